@@ -1,0 +1,1 @@
+"""The kflayers layers, one public layer per module."""
