@@ -1,15 +1,45 @@
 """kflayers: tested Keras 3 layers for time-series and tabular models.
 
-Importing this package registers every layer with keras' serialization, so a
-saved `.keras` model that uses them loads with `keras.saving.load_model`.
+`import kflayers` registers every layer with keras' serialization, so a saved
+`.keras` model that uses them loads with `keras.saving.load_model`.
+
+One exception keeps the Streamlit app's home page fast: when Streamlit is
+already imported, the layers (and with them TensorFlow, ~3 s) load on first
+use of any layer name instead, so pages that only need `kflayers.data` never
+wait for TensorFlow.
 """
 
-from kflayers.layers.feature_mixing import FeatureMixing
-from kflayers.layers.temporal_mixing import TemporalMixing
-
-__all__ = [
-    "FeatureMixing",
-    "TemporalMixing",
-]
+import importlib
+import sys
 
 __version__ = "0.1.0"
+
+# Public layer name -> module that defines it. To add a layer, add one line here.
+_LAYER_MODULES = {
+    "FeatureMixing": "kflayers.layers.feature_mixing",
+    "TemporalMixing": "kflayers.layers.temporal_mixing",
+}
+
+__all__ = sorted(_LAYER_MODULES)
+
+
+def _load_layers() -> None:
+    """Import every layer module (registering the layers) and bind the names here."""
+    module_globals = globals()
+    for name, module in _LAYER_MODULES.items():
+        module_globals[name] = getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name):
+    if name in _LAYER_MODULES:
+        _load_layers()
+        return globals()[name]
+    raise AttributeError(f"module 'kflayers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAYER_MODULES))
+
+
+if "streamlit" not in sys.modules:
+    _load_layers()
