@@ -18,6 +18,13 @@ __version__ = "0.1.0"
 _LAYER_MODULES = {
     "FeatureMixing": "kflayers.layers.feature_mixing",
     "TemporalMixing": "kflayers.layers.temporal_mixing",
+    "GlobalWeightsMixer": "kflayers.layers.global_weights_mixer",
+    "InstanceWeightsMixer": "kflayers.layers.instance_weights_mixer",
+    "SelfAttentionMixer": "kflayers.layers.self_attention_mixer",
+    "CrossAttentionMixer": "kflayers.layers.cross_attention_mixer",
+    "TokenEmbedding": "kflayers.layers.token_embedding",
+    "PositionalEmbedding": "kflayers.layers.positional_embedding",
+    "GatedFeatureFusion": "kflayers.layers.gated_feature_fusion",
 }
 
 __all__ = sorted(_LAYER_MODULES)

@@ -1,0 +1,37 @@
+"""Checks every kflayers layer test runs: the `.keras` round trip and trace-vs-call identity."""
+
+import keras
+import numpy as np
+
+
+def assert_keras_roundtrip(layer, inputs, tmp_path):
+    """Save a model around `layer` as `.keras`, load it, and require identical outputs and config.
+
+    `inputs` is one array or a list of arrays (for multi-input layers).
+    """
+    arrays = inputs if isinstance(inputs, list) else [inputs]
+    symbolic = [keras.Input(shape=array.shape[1:], dtype=str(array.dtype)) for array in arrays]
+    model_inputs = symbolic if isinstance(inputs, list) else symbolic[0]
+    model = keras.Model(model_inputs, layer(model_inputs))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    loaded_layer = loaded.get_layer(layer.name)
+    assert type(loaded_layer) is type(layer)
+    assert loaded_layer.get_config() == layer.get_config()
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(inputs, training=False)),
+        keras.ops.convert_to_numpy(model(inputs, training=False)),
+    )
+
+
+def assert_trace_matches_call(layer, inputs, expected_stages):
+    """In inference, `trace()` yields `expected_stages` in order, the last bit-identical to a call."""
+    stages = layer.trace(inputs)
+    assert list(stages) == list(expected_stages)
+    assert all(name in layer.stage_descriptions() for name in stages)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(stages[expected_stages[-1]]),
+        keras.ops.convert_to_numpy(layer(inputs)),
+    )
+    return stages
