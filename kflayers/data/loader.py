@@ -1,0 +1,691 @@
+"""Turn whatever a user uploads into clean numeric series, or say in one sentence why not.
+
+`load_csv` accepts a path, bytes or a binary file-like object and returns a
+DataFrame whose columns are float32 series with unique string names and only
+finite values, indexed by a sorted, duplicate-free DatetimeIndex when the file
+has a date/time column and by a RangeIndex otherwise. Every change made on the
+way (columns dropped, gaps filled, rows sorted, values clipped) is described in
+plain sentences in `df.attrs["warnings"]`. Anything that cannot be turned into
+such a frame raises `DataError`; no other exception escapes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kflayers.data.errors import DataError
+
+MAX_BYTES = 200 * 1024 * 1024
+"""Largest input accepted, in bytes (the app's upload limit matches it)."""
+
+MAX_ROWS = 5_000_000
+"""Largest number of data rows accepted."""
+
+MAX_COLUMNS = 10_000
+"""Largest number of columns accepted."""
+
+# How much of the text is inspected to guess the delimiter, header and decimal mark.
+_SAMPLE_CHARS = 64 * 1024
+_SAMPLE_RECORDS = 200
+# How many values of a text column are inspected before converting all of it.
+_PROBE_VALUES = 1000
+_DELIMITERS = (",", ";", "\t", "|")
+_MAX_NAME_CHARS = 100
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Leading bytes of common non-text formats, with how to describe them to a user.
+_SIGNATURES = (
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"PK\x03\x04", "a zip archive or an Excel .xlsx workbook"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Excel .xls workbook"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"SQLite format 3\x00", "a SQLite database"),
+)
+_BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE)
+_COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
+_DOT_DECIMAL = re.compile(r"[+-]?\d*\.\d+")
+_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_DATE_WORDS = ("date", "time", "timestamp", "datetime", "day", "month", "period", "ds")
+
+
+def load_csv(source, name: str | None = None) -> pd.DataFrame:
+    """Read a CSV into float32 series with a time or row index.
+
+    Args:
+        source: a path (str or `os.PathLike`), `bytes`, or a binary file-like
+            object such as the one Streamlit's uploader returns (it is read
+            from its start).
+        name: a short human name for `df.attrs["source"]`; defaults to the
+            file name, or "uploaded data" for bytes.
+
+    Returns:
+        A DataFrame of float32 columns with unique string names and only
+        finite values. Its index is a sorted, duplicate-free DatetimeIndex
+        named after the date column when one is found, else a RangeIndex.
+        `df.attrs["warnings"]` lists, as plain sentences, every change made
+        to the data; `df.attrs["source"]` holds the name.
+
+    Raises:
+        DataError: whenever the input cannot become such a frame; the message
+            says what is wrong and what to do.
+
+    Example:
+
+    >>> df = load_csv(b"date,a,b\\n2024-01-02,1,2\\n2024-01-01,3,\\n")
+    >>> df.attrs["warnings"][0]
+    'Rows were not in time order, so they were sorted by "date".'
+    >>> df["b"].tolist()
+    [2.0, 2.0]
+    """
+    try:
+        raw, default_name = _read_bytes(source)
+        return _Loader(raw, name or default_name).run()
+    except DataError:
+        raise
+    except MemoryError as error:
+        raise DataError(
+            "This file needs more memory than is available; try a smaller file or fewer columns."
+        ) from error
+    except Exception as error:
+        # Last line of defence for the "only DataError escapes" contract; the
+        # tests assert this branch is never reached for any input they try.
+        raise DataError(
+            f"kflayers could not read this file (internal error {type(error).__name__}); "
+            "save it again as a plain comma-separated CSV and retry."
+        ) from error
+
+
+def _read_bytes(source) -> tuple[bytes, str]:
+    """Return the raw bytes of `source` (at most MAX_BYTES) and a short name for it."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raw = bytes(source)
+        default_name = "uploaded data"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            if path.stat().st_size > MAX_BYTES:
+                raise DataError(_too_big_message())
+            raw = path.read_bytes()
+        except FileNotFoundError as error:
+            raise DataError(f"No file was found at {str(path)!r}; check the path.") from error
+        except IsADirectoryError as error:
+            raise DataError(f"{str(path)!r} is a folder, not a file; choose a CSV file.") from error
+        except PermissionError as error:
+            raise DataError(f"The file {str(path)!r} cannot be opened (no permission to read it).") from error
+        except (OSError, ValueError) as error:
+            raise DataError(f"The file {str(path)!r} cannot be read; check the path.") from error
+        default_name = path.name
+    elif hasattr(source, "read"):
+        if hasattr(source, "seek"):
+            try:
+                source.seek(0)
+            except (OSError, ValueError):
+                pass  # not seekable: read from where it stands
+        try:
+            raw = source.read(MAX_BYTES + 1)
+        except (OSError, ValueError) as error:
+            raise DataError("The uploaded file could not be read; try uploading it again.") from error
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise DataError("The uploaded file did not give back bytes; upload a CSV file.")
+        raw = bytes(raw)
+        default_name = Path(str(getattr(source, "name", "") or "uploaded file")).name
+    else:
+        raise DataError(
+            f"Cannot read data from a {type(source).__name__}; give a file path, bytes or an uploaded file."
+        )
+    if len(raw) > MAX_BYTES:
+        raise DataError(_too_big_message())
+    return raw, default_name
+
+
+def _too_big_message() -> str:
+    return (
+        f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; "
+        "use fewer rows or columns, or a shorter time range."
+    )
+
+
+class _Loader:
+    """One pass from raw bytes to the cleaned frame, collecting warnings on the way."""
+
+    def __init__(self, raw: bytes, name: str):
+        self.raw = raw
+        self.name = name
+        self.warnings: list[str] = []
+
+    def run(self) -> pd.DataFrame:
+        _reject_binary(self.raw)
+        text, encoding = self._decode()
+        if not text.strip():
+            raise DataError("The file is empty; choose a CSV file with a header row and data rows.")
+        self._reject_control_characters(text)
+        sample_records = _sample_records(text)
+        delimiter = _sniff_delimiter(sample_records)
+        records = _split_records(sample_records, delimiter)
+        has_header = _has_header(records[0])
+        n_columns = _column_count(records, has_header)
+        if n_columns > MAX_COLUMNS:
+            raise DataError(
+                f"The file has {n_columns:,} columns, more than the {MAX_COLUMNS:,} allowed; "
+                "keep only the series you need."
+            )
+        decimal = _sniff_decimal(records[1 if has_header else 0 :], delimiter)
+        frame = self._parse(text, encoding, delimiter, decimal, has_header, n_columns)
+        names = self._column_names(records[0] if has_header else [], n_columns)
+        frame.columns = range(n_columns)
+        return self._clean(frame, names)
+
+    def _decode(self) -> tuple[str, str]:
+        """Decode the bytes, trying the BOM first, then UTF-8, Windows-1252 and Latin-1."""
+        raw = self.raw
+        for bom, encoding in (
+            (codecs.BOM_UTF32_LE, "utf-32"),
+            (codecs.BOM_UTF32_BE, "utf-32"),
+            (codecs.BOM_UTF8, "utf-8-sig"),
+            (codecs.BOM_UTF16_LE, "utf-16"),
+            (codecs.BOM_UTF16_BE, "utf-16"),
+        ):
+            if raw.startswith(bom):
+                return self._decode_as(encoding), encoding
+        bomless_utf16 = _guess_bomless_utf16(raw)
+        if bomless_utf16:
+            return self._decode_as(bomless_utf16), bomless_utf16
+        try:
+            return raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        for encoding, label in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            self.warnings.append(f"The file is not UTF-8, so it was read as {label} text.")
+            return text, encoding
+        raise AssertionError("Latin-1 decodes every byte string")  # pragma: no cover
+
+    def _decode_as(self, encoding: str) -> str:
+        try:
+            return self.raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"The file looks like {encoding.upper()} text but parts of it are not valid; "
+                "save it again as a UTF-8 CSV."
+            ) from error
+
+    @staticmethod
+    def _reject_control_characters(text: str) -> None:
+        sample = text[:_SAMPLE_CHARS]
+        controls = sum(len(run) for run in _CONTROL.findall(sample.replace("\t", "").replace("\r", "").replace("\n", "")))
+        if "\x00" in sample or controls > max(8, len(sample) // 100):
+            raise DataError(
+                "This file does not look like text (it contains binary data); "
+                "export your table as a CSV file and upload that."
+            )
+
+    def _parse(self, text, encoding, delimiter, decimal, has_header, n_columns) -> pd.DataFrame:
+        if encoding == "utf-8":
+            buffer = io.BytesIO(self.raw)
+        else:
+            buffer = io.BytesIO(text.lstrip("\ufeff").encode("utf-8", errors="surrogatepass"))
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame = pd.read_csv(
+                    buffer,
+                    sep=delimiter,
+                    decimal=decimal,
+                    header=0 if has_header else None,
+                    names=list(range(n_columns)),
+                    index_col=False,
+                    skipinitialspace=True,
+                    skip_blank_lines=True,
+                    on_bad_lines="warn",
+                    nrows=MAX_ROWS + 1,
+                    low_memory=False,
+                    encoding="utf-8",
+                    encoding_errors="replace",
+                    engine="c",
+                )
+        except pd.errors.EmptyDataError as error:
+            raise DataError("The file is empty; choose a CSV file with a header row and data rows.") from error
+        except pd.errors.ParserError as error:
+            if "EOF inside string" in str(error):
+                raise DataError(
+                    'A quote mark (") opens a value that is never closed; fix or remove the stray quote.'
+                ) from error
+            raise DataError(
+                "The file could not be read as a table; check that every row has the same columns."
+            ) from error
+        except (ValueError, OverflowError, UnicodeError, csv.Error) as error:
+            raise DataError(
+                "The file could not be read as a table; save it again as a plain CSV and retry."
+            ) from error
+        skipped = sum(str(w.message).count("Skipping line") for w in caught)
+        if skipped:
+            self.warnings.append(
+                f"{skipped:,} {_rows(skipped)} had more values than the header has columns and "
+                f"{'were' if skipped > 1 else 'was'} skipped."
+            )
+        if len(frame) > MAX_ROWS:
+            raise DataError(
+                f"The file has more than {MAX_ROWS:,} rows; keep a shorter time range or fewer rows."
+            )
+        if len(frame) == 0:
+            raise DataError("The file has a header but no data rows; add rows of numbers below the header.")
+        return frame
+
+    def _column_names(self, header: list[str], n_columns: int) -> list[str | None]:
+        """Header fields as plain text (None where blank), padded to the column count."""
+        names: list[str | None] = []
+        shortened = []
+        for field in list(header)[:n_columns] + [""] * (n_columns - len(header)):
+            cleaned = " ".join(_CONTROL.sub(" ", field.lstrip("\ufeff")).split())
+            if len(cleaned) > _MAX_NAME_CHARS:
+                cleaned = cleaned[: _MAX_NAME_CHARS - 1] + "…"
+                shortened.append(cleaned)
+            names.append(cleaned or None)
+        if shortened:
+            self.warnings.append(
+                f"{len(shortened)} column {_plural(len(shortened), 'name was', 'names were')} "
+                f"longer than {_MAX_NAME_CHARS} characters and shortened."
+            )
+        return names
+
+    def _clean(self, frame: pd.DataFrame, names: list[str | None]) -> pd.DataFrame:
+        names = self._drop_row_number_column(frame, names)
+        names = self._unique_names(names)
+        numeric, time_index, time_name = self._classify_columns(frame, names)
+        if not numeric:
+            raise DataError(
+                "No column in this file holds numbers; the data needs at least one numeric column "
+                "(and optionally a date or time column)."
+            )
+        values = pd.DataFrame(numeric)
+        if time_index is not None:
+            values = self._index_by_time(values, time_index, time_name)
+        else:
+            values.index = pd.RangeIndex(len(values))
+        values = self._make_finite(values)
+        result = values.astype(np.float32)
+        result.attrs["warnings"] = self.warnings
+        result.attrs["source"] = self.name
+        return result
+
+    def _drop_row_number_column(self, frame: pd.DataFrame, names: list[str | None]) -> list[str | None]:
+        """Drop an unnamed first column that only counts rows, as pandas' to_csv writes."""
+        if not names or names[0] is not None or len(names) < 2:
+            return names
+        first = frame[0]
+        if pd.api.types.is_integer_dtype(first) and len(first) > 0:
+            start = int(first.iloc[0])
+            if start in (0, 1) and np.array_equal(first.to_numpy(), np.arange(start, start + len(first))):
+                frame.drop(columns=0, inplace=True)
+                self.warnings.append(
+                    "The first column had no name and only numbered the rows, so it was dropped."
+                )
+                return [False] + names[1:]  # False marks a column already removed
+        return names
+
+    def _unique_names(self, names: list) -> list:
+        """Give blank names a position-based name and make every name unique."""
+        taken = Counter(n for n in names if isinstance(n, str))
+        seen: set[str] = set()
+        renamed = []
+        unique: list = []
+        for position, name in enumerate(names):
+            if name is False:
+                unique.append(False)
+                continue
+            candidate = name if isinstance(name, str) else f"column_{position + 1}"
+            if candidate in seen:
+                suffix = 2
+                while f"{candidate}_{suffix}" in seen or f"{candidate}_{suffix}" in taken:
+                    suffix += 1
+                renamed.append((candidate, f"{candidate}_{suffix}"))
+                candidate = f"{candidate}_{suffix}"
+            seen.add(candidate)
+            unique.append(candidate)
+        if renamed:
+            shown = ", ".join(f'"{old}" became "{new}"' for old, new in renamed[:5])
+            more = f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""
+            self.warnings.append(f"Some columns shared a name, so they were renamed: {shown}{more}.")
+        return unique
+
+    def _classify_columns(self, frame, names):
+        """Sort columns into numeric series, one time index, and dropped ones."""
+        numeric: dict[str, pd.Series] = {}
+        time_index = None
+        time_name = None
+        dropped_text, dropped_empty, extra_dates = [], [], []
+        # A column whose name says date/time is the preferred time index.
+        order = sorted(
+            (p for p, n in enumerate(names) if n is not False),
+            key=lambda p: not _sounds_like_time(names[p]),
+        )
+        kinds = {}
+        for position in order:
+            column = frame[position]
+            name = names[position]
+            if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+                kinds[position] = ("numeric", column.astype(np.float64))
+                continue
+            present = column.dropna()
+            if len(present) == 0:
+                kinds[position] = ("empty", None)
+                continue
+            as_number = self._as_number(column, present, name)
+            if as_number is not None:
+                kinds[position] = ("numeric", as_number)
+                continue
+            if time_index is None:
+                parsed = _as_datetime(column, present)
+                if parsed is not None:
+                    time_index, time_name = parsed, name
+                    kinds[position] = ("time", None)
+                    continue
+            elif _as_datetime(present.head(_PROBE_VALUES), present.head(_PROBE_VALUES)) is not None:
+                kinds[position] = ("extra_date", None)
+                continue
+            kinds[position] = ("text", None)
+        for position in sorted(kinds):
+            kind, series = kinds[position]
+            name = names[position]
+            if kind == "numeric":
+                if series.isna().all():
+                    dropped_empty.append(name)
+                else:
+                    numeric[name] = series.reset_index(drop=True)
+            elif kind == "empty":
+                dropped_empty.append(name)
+            elif kind == "extra_date":
+                extra_dates.append(name)
+            elif kind == "text":
+                dropped_text.append(name)
+        if dropped_text:
+            self.warnings.append(
+                f"{_plural(len(dropped_text), 'Column', 'Columns')} {_quote_list(dropped_text)} "
+                f"{_plural(len(dropped_text), 'holds', 'hold')} text, not numbers, and "
+                f"{_plural(len(dropped_text), 'was', 'were')} dropped."
+            )
+        if dropped_empty:
+            self.warnings.append(
+                f"{_plural(len(dropped_empty), 'Column', 'Columns')} {_quote_list(dropped_empty)} "
+                f"{_plural(len(dropped_empty), 'has', 'have')} no values and "
+                f"{_plural(len(dropped_empty), 'was', 'were')} dropped."
+            )
+        if extra_dates:
+            self.warnings.append(
+                f"{_plural(len(extra_dates), 'Column', 'Columns')} {_quote_list(extra_dates)} also "
+                f"{_plural(len(extra_dates), 'holds', 'hold')} dates; only \"{time_name}\" is used "
+                f"as the time index, so {_plural(len(extra_dates), 'it was', 'they were')} dropped."
+            )
+        return numeric, time_index, time_name
+
+    def _as_number(self, column: pd.Series, present: pd.Series, name: str):
+        """The column as float64 when most of its values are numbers, else None."""
+        probe = present.head(_PROBE_VALUES).astype(str).str.strip()
+        if pd.to_numeric(probe, errors="coerce").notna().mean() < 0.5:
+            if probe.str.fullmatch(_THOUSANDS.pattern).mean() < 0.5:
+                return None
+        text = column.astype(object).where(column.notna(), None)
+        text = pd.Series(text, dtype=object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        grouped = text.map(
+            lambda v: v.replace(",", "") if isinstance(v, str) and _THOUSANDS.fullmatch(v) else v
+        )
+        numbers = pd.to_numeric(grouped, errors="coerce").astype(np.float64)
+        readable = int(numbers.notna().sum())
+        if readable < 0.5 * len(present):
+            return None
+        unreadable = len(present) - readable
+        if unreadable:
+            example = next(v for v, n in zip(text, numbers) if v is not None and pd.isna(n))
+            self.warnings.append(
+                f'{unreadable:,} {_plural(unreadable, "value", "values")} in column "{name}" '
+                f"{_plural(unreadable, 'is', 'are')} not a number (for example {_short(example)}) "
+                f"and {_plural(unreadable, 'was', 'were')} treated as missing."
+            )
+        return numbers
+
+    def _index_by_time(self, values: pd.DataFrame, stamps: pd.Series, time_name: str) -> pd.DataFrame:
+        unreadable = stamps.isna().to_numpy()
+        if unreadable.any():
+            count = int(unreadable.sum())
+            self.warnings.append(
+                f'{count:,} {_rows(count)} had no readable date in "{time_name}" and '
+                f"{_plural(count, 'was', 'were')} dropped."
+            )
+            values = values.loc[~unreadable]
+            stamps = stamps[~unreadable]
+        if len(values) == 0:
+            raise DataError(f'No row has a readable date in "{time_name}"; check the date column.')
+        values.index = pd.DatetimeIndex(stamps.to_numpy(), name=time_name)
+        if not values.index.is_monotonic_increasing:
+            values = values.sort_index(kind="stable")
+            self.warnings.append(f'Rows were not in time order, so they were sorted by "{time_name}".')
+        if not values.index.is_unique:
+            before = len(values)
+            values = values.groupby(level=0, sort=False).mean()
+            repeated = before - len(values)
+            self.warnings.append(
+                f"{repeated:,} {_rows(repeated)} repeated an earlier timestamp; rows sharing a "
+                "timestamp were replaced by their average."
+            )
+        return values
+
+    def _make_finite(self, values: pd.DataFrame) -> pd.DataFrame:
+        array = values.to_numpy(dtype=np.float64, copy=True)
+        infinite = np.isinf(array)
+        if infinite.any():
+            count = int(infinite.sum())
+            array[infinite] = np.nan
+            self.warnings.append(
+                f"{count:,} infinite {_plural(count, 'value was', 'values were')} treated as missing."
+            )
+        too_large = np.abs(array) > _FLOAT32_MAX
+        if too_large.any():
+            count = int(too_large.sum())
+            np.clip(array, -_FLOAT32_MAX, _FLOAT32_MAX, out=array)
+            self.warnings.append(
+                f"{count:,} {_plural(count, 'value was', 'values were')} beyond the 32-bit float range "
+                f"and {_plural(count, 'was', 'were')} clipped to ±{_FLOAT32_MAX:.3g}."
+            )
+        values = pd.DataFrame(array, index=values.index, columns=values.columns)
+        missing = values.isna().sum()
+        empty = [str(c) for c in values.columns if missing[c] == len(values)]
+        if empty:
+            values = values.drop(columns=empty)
+            self.warnings.append(
+                f"{_plural(len(empty), 'Column', 'Columns')} {_quote_list(empty)} "
+                f"{_plural(len(empty), 'has', 'have')} no usable numbers and "
+                f"{_plural(len(empty), 'was', 'were')} dropped."
+            )
+            if values.shape[1] == 0:
+                raise DataError(
+                    "No column in this file holds usable numbers; the data needs at least one numeric column."
+                )
+            missing = missing.drop(empty)
+        total = int(missing.sum())
+        if total:
+            gappy = [str(c) for c in missing.index if missing[c]]
+            values = values.ffill().bfill()
+            self.warnings.append(
+                f"{total:,} missing {_plural(total, 'value', 'values')} in "
+                f"{_plural(len(gappy), 'column', 'columns')} {_quote_list(gappy)} "
+                f"{_plural(total, 'was', 'were')} filled with the last value before "
+                f"{_plural(total, 'it', 'them')} (or the first value after, at the start)."
+            )
+        return values
+
+
+def _reject_binary(raw: bytes) -> None:
+    for signature, description in _SIGNATURES:
+        if raw.startswith(signature):
+            raise DataError(
+                f"This is {description}, not a CSV text file; extract or export the table as CSV and upload that."
+            )
+    if _BZIP2.match(raw[:10]):
+        raise DataError(
+            "This is a bzip2-compressed file, not a CSV text file; extract it and upload the CSV inside."
+        )
+    if raw.startswith(b"PAR1") and raw.endswith(b"PAR1"):
+        raise DataError("This is a Parquet file, not a CSV text file; export it as CSV and upload that.")
+
+
+def _guess_bomless_utf16(raw: bytes) -> str | None:
+    """UTF-16 without a BOM shows as a NUL byte in every other position of ASCII text."""
+    sample = raw[:4096]
+    if len(sample) < 4:
+        return None
+    half = len(sample) // 2
+    even_nuls = sample[0::2].count(0)
+    odd_nuls = sample[1::2].count(0)
+    if odd_nuls > 0.6 * half and even_nuls < 0.1 * half:
+        return "utf-16-le"
+    if even_nuls > 0.6 * half and odd_nuls < 0.1 * half:
+        return "utf-16-be"
+    return None
+
+
+def _sample_records(text: str) -> str:
+    """The start of the text, cut at a line end so no record is truncated (when possible)."""
+    sample = text.lstrip("\ufeff")[:_SAMPLE_CHARS]
+    if len(text) > _SAMPLE_CHARS:
+        cut = max(sample.rfind("\n"), sample.rfind("\r"))
+        if cut > 0:
+            sample = sample[:cut]
+    return sample
+
+
+def _split_records(sample: str, delimiter: str) -> list[list[str]]:
+    """The first non-blank records of the sample, split on the delimiter."""
+    records = []
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, skipinitialspace=True, strict=False)
+    try:
+        for record in reader:
+            if any(field.strip() for field in record):
+                records.append(record)
+            if len(records) >= _SAMPLE_RECORDS:
+                break
+    except csv.Error:
+        pass  # a huge or malformed field: judge by the records read so far
+    if not records:
+        raise DataError("The file has no rows of data; choose a CSV file with a header row and data rows.")
+    return records
+
+
+def _sniff_delimiter(sample: str) -> str:
+    """The candidate delimiter that splits the sample into the most consistent number (>1) of fields."""
+    best, best_score = ",", (0.0, 0)
+    for delimiter in _DELIMITERS:
+        if delimiter not in sample:
+            continue
+        try:
+            counts = [len(r) for r in _split_records(sample, delimiter)]
+        except DataError:
+            continue
+        modal, times = Counter(counts).most_common(1)[0]
+        if modal < 2:
+            continue
+        score = (times / len(counts), modal)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _looks_like_value(field: str) -> bool:
+    field = field.strip()
+    return bool(_NUMBER.fullmatch(field) or _DATE_LIKE.fullmatch(field) or _COMMA_DECIMAL.fullmatch(field))
+
+
+def _has_header(first: list[str]) -> bool:
+    """A first row made only of numbers and dates is data, anything else is a header."""
+    filled = [f for f in first if f.strip()]
+    return not filled or not all(_looks_like_value(f) for f in filled)
+
+
+def _column_count(records: list[list[str]], has_header: bool) -> int:
+    """Header width, widened when the data rows are consistently wider (e.g. trailing delimiters)."""
+    data = records[1:] if has_header else records
+    width = len(records[0])
+    if data:
+        width = max(width, Counter(len(r) for r in data).most_common(1)[0][0])
+    return width
+
+
+def _sniff_decimal(records: list[list[str]], delimiter: str) -> str:
+    """A decimal comma when the delimiter is not a comma and values like 1,5 outnumber 1.5."""
+    if delimiter == ",":
+        return "."
+    fields = [f.strip() for r in records for f in r]
+    comma = sum(1 for f in fields if _COMMA_DECIMAL.fullmatch(f))
+    dot = sum(1 for f in fields if _DOT_DECIMAL.fullmatch(f))
+    return "," if comma > dot else "."
+
+
+def _as_datetime(column: pd.Series, present: pd.Series):
+    """The column parsed as naive UTC timestamps when most of it reads as dates, else None."""
+    probe = present.head(_PROBE_VALUES).astype(str).str.strip()
+    if not probe.str.contains(r"\d").all():
+        return None
+    for fmt in (None, "mixed"):
+        if _to_datetime(probe, fmt).notna().mean() >= 0.8:
+            parsed = _to_datetime(column.astype(object).where(column.notna(), None), fmt)
+            if parsed.notna().sum() >= 0.8 * len(present):
+                return parsed.reset_index(drop=True)
+    return None
+
+
+def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(values, errors="coerce", utc=True, format=fmt)
+        except (ValueError, TypeError, OverflowError):
+            return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    return parsed.dt.tz_localize(None)
+
+
+def _sounds_like_time(name) -> bool:
+    if not isinstance(name, str):
+        return False
+    lowered = name.lower()
+    return any(word == lowered or lowered.startswith(word) or lowered.endswith(word) for word in _DATE_WORDS)
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def _rows(count: int) -> str:
+    return _plural(count, "row", "rows")
+
+
+def _quote_list(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(f'"{n}"' for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _short(value) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 20 else text[:19] + "…")
