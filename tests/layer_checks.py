@@ -35,3 +35,22 @@ def assert_trace_matches_call(layer, inputs, expected_stages):
         keras.ops.convert_to_numpy(layer(inputs)),
     )
     return stages
+
+
+def batch_norm_reference(x, mean, variance, gamma, beta, epsilon=1e-3):
+    """Batch normalisation by its definition, in float64."""
+    return (x - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def randomise_plane_batch_norm(batch_norm, rng=np.random):
+    """Give a built BatchNormalization random gamma, beta and moving statistics; return them."""
+    size = batch_norm.gamma.shape[0]
+    values = [
+        rng.uniform(0.5, 1.5, size),  # gamma
+        rng.randn(size),  # beta
+        rng.randn(size),  # moving mean
+        rng.uniform(0.5, 2.0, size),  # moving variance
+    ]
+    values = [v.astype("float32") for v in values]
+    batch_norm.set_weights(values)
+    return values
