@@ -1,0 +1,27 @@
+"""Plotly figures for the app, built from numpy arrays and pandas frames only.
+
+Every builder is a pure function returning a `Chart`: the figure and one
+sentence saying what it shows and how to read it. Nothing here imports
+Streamlit or TensorFlow, so the figures are tested on their own and the home
+page stays light. Text that may come from users (series names) goes through
+`plot_text`, so plotly shows it as typed instead of interpreting HTML tags.
+"""
+
+from kflayers.figures.common import Chart, plot_text
+from kflayers.figures.probes import dropout_band, dropout_std_by_stage, impact_matrix, mode_difference_by_stage
+from kflayers.figures.series import input_output, series_preview
+from kflayers.figures.stages import pipeline_diagram, stage_heatmap, stage_histogram
+
+__all__ = [
+    "Chart",
+    "dropout_band",
+    "dropout_std_by_stage",
+    "impact_matrix",
+    "input_output",
+    "mode_difference_by_stage",
+    "pipeline_diagram",
+    "plot_text",
+    "series_preview",
+    "stage_heatmap",
+    "stage_histogram",
+]

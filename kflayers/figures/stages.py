@@ -1,0 +1,128 @@
+"""Figures of a layer's stages: the pipeline diagram, one stage as a heatmap, its distribution."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from kflayers.figures.common import ACCENT, DIVERGING, MUTED, Chart, base_layout, plot_text
+
+HISTOGRAM_BINS = 40
+
+
+def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequence[int],
+                     descriptions: Sequence[str]) -> Chart:
+    """The stages of a layer as a row of boxes in data-flow order.
+
+    Args:
+        names: stage names in data-flow order.
+        shapes: the tensor shape at each stage.
+        params: trainable and non-trainable weights that produce each stage (0 for reshapes and the like).
+        descriptions: one line per stage, shown when hovering a box.
+    """
+    if not len(names) == len(shapes) == len(params) == len(descriptions):
+        raise ValueError("names, shapes, params and descriptions must have one entry per stage.")
+    figure = go.Figure()
+    half_width = 0.44
+    for i, (name, shape, count) in enumerate(zip(names, shapes, params)):
+        figure.add_shape(type="rect", x0=i - half_width, x1=i + half_width, y0=-0.5, y1=0.5,
+                         line=dict(color=ACCENT if count else MUTED, width=1.5),
+                         fillcolor="rgba(37, 99, 235, 0.12)" if count else "rgba(148, 163, 184, 0.10)")
+        figure.add_annotation(x=i, y=0, showarrow=False, font=dict(size=11),
+                              text=f"<b>{plot_text(name)}</b><br>{_shape_text(shape)}<br>{_params_text(count)}")
+        if i:
+            figure.add_annotation(x=i - half_width, y=0, ax=i - 1 + half_width, ay=0, xref="x", yref="y",
+                                  axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1,
+                                  arrowwidth=1.2, arrowcolor=MUTED)
+    # Invisible markers carry the hover text (shapes cannot).
+    figure.add_trace(go.Scatter(
+        x=list(range(len(names))), y=[0] * len(names), mode="markers",
+        marker=dict(size=40, opacity=0), hoverinfo="text",
+        hovertext=[f"{plot_text(n)}: {plot_text(d)}" for n, d in zip(names, descriptions)],
+    ))
+    figure.update_xaxes(visible=False, range=[-0.5, len(names) - 0.5], fixedrange=True)
+    figure.update_yaxes(visible=False, range=[-0.6, 0.6], fixedrange=True)
+    figure.update_layout(showlegend=False)
+    base_layout(figure, height=150)
+    caption = (
+        "The layer's own stages in the order data flows through them, each box showing the tensor shape at that "
+        "stage and how many weights produce it (blue boxes learn, grey ones only reshape or combine); hover a box "
+        "for what the stage does."
+    )
+    return Chart(figure, caption)
+
+
+def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: str,
+                  row_labels: Sequence[str] | None = None, note: str = "") -> Chart:
+    """One window's values at one stage, rows against time steps.
+
+    Args:
+        values: (time, rows) array, e.g. (time, series) or (time, hidden units).
+        stage: the stage's name (for the title).
+        row_title: what the rows are ("series", "hidden unit", ...).
+        column_title: what the columns are (normally "time step").
+        row_labels: a label per row (series names); numbers when None.
+        note: an extra sentence for the caption (e.g. that a flat tensor is shown reshaped).
+    """
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D (time, rows) array; got shape {values.shape}.")
+    grid = values.T
+    labels = [plot_text(label) for label in row_labels] if row_labels is not None else list(range(grid.shape[0]))
+    limit = float(np.max(np.abs(grid))) if grid.size else 0.0
+    figure = go.Figure(go.Heatmap(
+        z=grid, x=list(range(grid.shape[1])), y=labels, colorscale=DIVERGING, zmid=0,
+        zmin=-limit if limit else None, zmax=limit if limit else None,
+        colorbar=dict(title=dict(text="value"), thickness=12),
+        hovertemplate=f"{plot_text(column_title)} %{{x}}<br>{plot_text(row_title)} %{{y}}<br>value %{{z:.4f}}<extra></extra>",
+    ))
+    figure.update_xaxes(title_text=plot_text(column_title))
+    figure.update_yaxes(title_text=plot_text(row_title), autorange="reversed",
+                        type="category" if row_labels is not None else "linear")
+    base_layout(figure, height=min(520, 160 + 14 * grid.shape[0]), title=f"stage {plot_text(stage)}")
+    caption = (
+        "The chosen window at this stage: one row per " + row_title + ", one column per " + column_title
+        + "; red cells are above zero, blue below, white near zero, on a colour scale symmetric around zero."
+    )
+    if note:
+        caption += " " + note
+    return Chart(figure, caption)
+
+
+def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: str) -> Chart:
+    """The distribution of a stage's values: the chosen window against the whole batch.
+
+    Both are drawn as shares of their values per bin over the same bins, so
+    the two shapes compare directly whatever their sizes.
+    """
+    window_values = np.asarray(window_values, dtype=np.float64).ravel()
+    batch_values = np.asarray(batch_values, dtype=np.float64).ravel()
+    low, high = float(batch_values.min()), float(batch_values.max())
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    figure = go.Figure()
+    for label, values, color in (("whole batch", batch_values, MUTED), ("chosen window", window_values, ACCENT)):
+        counts, _ = np.histogram(values, bins=edges)
+        figure.add_trace(go.Bar(x=centers, y=counts / max(1, values.size), width=edges[1] - edges[0],
+                                name=label, marker_color=color, opacity=0.6))
+    figure.update_layout(barmode="overlay", bargap=0)
+    figure.update_xaxes(title_text=f"value at {plot_text(stage)}")
+    figure.update_yaxes(title_text="share of values")
+    base_layout(figure, height=300)
+    caption = (
+        "How this stage's values are distributed: bar height is the share of values falling in each bin, for the "
+        "whole batch (grey) and the chosen window (blue); a spike at zero after the activation or dropout shows "
+        "units switched off."
+    )
+    return Chart(figure, caption)
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _params_text(count: int) -> str:
+    return f"{count:,} weights" if count else "no weights"

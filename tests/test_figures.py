@@ -1,0 +1,197 @@
+"""The figure builders on their own: the data inside each figure, its axes, and its caption."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kflayers import figures
+from kflayers.figures.common import MAX_POINTS_PER_TRACE, thinning_step
+
+
+def _frame(n_rows=50, names=("a", "b", "c")):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(rng.normal(size=(n_rows, len(names))).astype("float32"), columns=list(names))
+
+
+def test_plot_text_shows_html_as_typed():
+    assert figures.plot_text('<a href="x">&</a>') == '&lt;a href="x"&gt;&amp;&lt;/a&gt;'
+
+
+@pytest.mark.parametrize("n_points, expected", [(1, 1), (MAX_POINTS_PER_TRACE, 1), (MAX_POINTS_PER_TRACE + 1, 2),
+                                                (10 * MAX_POINTS_PER_TRACE, 10)])
+def test_thinning_step_keeps_at_most_the_limit(n_points, expected):
+    step = thinning_step(n_points)
+    assert step == expected
+    assert len(range(0, n_points, step)) <= MAX_POINTS_PER_TRACE
+
+
+def test_series_preview_one_panel_per_series_with_raw_values():
+    frame = _frame()
+    chart = figures.series_preview(frame, ["c", "a"], window_starts=[0, 10, 20], input_size=5)
+    assert [t.name for t in chart.figure.data] == ["c", "a"]
+    np.testing.assert_array_equal(chart.figure.data[0].y, frame["c"].to_numpy())
+    np.testing.assert_array_equal(chart.figure.data[1].x, frame.index.to_numpy())
+    assert chart.figure.layout.yaxis.title.text == "c"
+    assert chart.figure.layout.yaxis2.title.text == "a"
+    # The first and the last window of the batch (rows 0-4 and 20-24) are shaded in both panels.
+    spans = sorted((s.x0, s.x1) for s in chart.figure.layout.shapes)
+    assert spans == [(0, 4), (0, 4), (20, 24), (20, 24)]
+    assert "first and last window" in chart.caption
+
+
+def test_series_preview_thins_long_series_and_says_so():
+    frame = _frame(n_rows=5 * MAX_POINTS_PER_TRACE + 3)
+    chart = figures.series_preview(frame, ["a"])
+    assert len(chart.figure.data[0].y) <= MAX_POINTS_PER_TRACE
+    np.testing.assert_array_equal(chart.figure.data[0].y, frame["a"].to_numpy()[::6])
+    assert "Every 6th row" in chart.caption
+
+
+def test_series_preview_caps_the_number_of_panels():
+    names = [f"s{i}" for i in range(15)]
+    chart = figures.series_preview(_frame(names=names), names)
+    assert len(chart.figure.data) == figures.series.MAX_PREVIEW_SERIES
+    assert "3 more chosen series" in chart.caption
+
+
+def test_series_preview_escapes_column_names():
+    chart = figures.series_preview(_frame(names=("<b>x</b>",)), ["<b>x</b>"])
+    assert chart.figure.data[0].name == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_input_output_left_is_input_right_is_output():
+    rng = np.random.default_rng(1)
+    inputs, outputs = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
+    chart = figures.input_output(inputs, outputs, ["a", "b"], output_title="output (training mode)")
+    traces = {(t.name, t.xaxis): t for t in chart.figure.data}
+    np.testing.assert_array_equal(traces[("b", "x")].y, inputs[:, 1])
+    np.testing.assert_array_equal(traces[("b", "x2")].y, outputs[:, 1])
+    np.testing.assert_array_equal(traces[("a", "x2")].x, np.arange(8))
+    assert [a.text for a in chart.figure.layout.annotations] == ["input", "output (training mode)"]
+    assert chart.figure.layout.xaxis.title.text == "time step in window"
+
+
+def test_input_output_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"must both be \(time, series\); got \(8, 2\) and \(8, 3\)"):
+        figures.input_output(np.zeros((8, 2)), np.zeros((8, 3)), ["a", "b"])
+
+
+def test_pipeline_diagram_one_box_per_stage_with_shape_and_weights():
+    chart = figures.pipeline_diagram(["input", "dense_1"], [(None, 4, 3), (16, 4, 8)], [0, 32],
+                                     ["the window", "first <Dense>"])
+    boxes = chart.figure.layout.shapes
+    assert len(boxes) == 2
+    assert (boxes[0].x0, boxes[0].x1) == pytest.approx((-0.44, 0.44))
+    texts = [a.text for a in chart.figure.layout.annotations if a.text]
+    assert texts == ["<b>input</b><br>(?, 4, 3)<br>no weights", "<b>dense_1</b><br>(16, 4, 8)<br>32 weights"]
+    # One arrow between the two boxes, from the right edge of the first to the left edge of the second.
+    arrows = [a for a in chart.figure.layout.annotations if a.showarrow]
+    assert [(a.ax, a.x) for a in arrows] == [pytest.approx((0.44, 1 - 0.44))]
+    assert list(chart.figure.data[0].hovertext) == ["input: the window", "dense_1: first &lt;Dense&gt;"]
+
+
+def test_pipeline_diagram_needs_one_entry_per_stage():
+    with pytest.raises(ValueError, match="one entry per stage"):
+        figures.pipeline_diagram(["a", "b"], [(1,)], [0, 0], ["", ""])
+
+
+def test_stage_heatmap_rows_against_time_on_a_symmetric_scale():
+    values = np.array([[1.0, -3.0], [0.5, 2.0], [0.0, 0.0]])  # (time=3, rows=2)
+    chart = figures.stage_heatmap(values, "dense_1", "hidden unit", "time step", note="Drawn reshaped.")
+    heatmap = chart.figure.data[0]
+    np.testing.assert_array_equal(np.asarray(heatmap.z), values.T)
+    assert list(heatmap.x) == [0, 1, 2]
+    assert (heatmap.zmin, heatmap.zmax, heatmap.zmid) == (-3.0, 3.0, 0)
+    assert chart.figure.layout.xaxis.title.text == "time step"
+    assert chart.figure.layout.yaxis.title.text == "hidden unit"
+    assert chart.figure.layout.title.text == "stage dense_1"
+    assert "one row per hidden unit" in chart.caption and chart.caption.endswith("Drawn reshaped.")
+
+
+def test_stage_heatmap_labels_series_rows_safely():
+    chart = figures.stage_heatmap(np.zeros((4, 2)), "input", "series", "time step", ["a", "<i>b</i>"])
+    assert list(chart.figure.data[0].y) == ["a", "&lt;i&gt;b&lt;/i&gt;"]
+    assert chart.figure.layout.yaxis.type == "category"
+
+
+def test_stage_heatmap_rejects_non_2d():
+    with pytest.raises(ValueError, match=r"2-D \(time, rows\) array; got shape \(2, 3, 4\)"):
+        figures.stage_heatmap(np.zeros((2, 3, 4)), "s", "r", "c")
+
+
+def test_stage_histogram_shares_over_common_bins():
+    rng = np.random.default_rng(2)
+    batch = rng.normal(size=(4, 10, 3))
+    window = batch[1]
+    chart = figures.stage_histogram(window, batch, "activation")
+    whole, chosen = chart.figure.data
+    assert (whole.name, chosen.name) == ("whole batch", "chosen window")
+    edges = np.linspace(batch.min(), batch.max(), figures.stages.HISTOGRAM_BINS + 1)
+    np.testing.assert_allclose(whole.y, np.histogram(batch, edges)[0] / batch.size)
+    np.testing.assert_allclose(chosen.y, np.histogram(window, edges)[0] / window.size)
+    assert sum(whole.y) == pytest.approx(1.0) and sum(chosen.y) == pytest.approx(1.0)
+    np.testing.assert_allclose(whole.x, (edges[:-1] + edges[1:]) / 2)
+    assert chart.figure.layout.xaxis.title.text == "value at activation"
+
+
+def test_stage_histogram_of_constant_values_is_one_bar():
+    chart = figures.stage_histogram(np.zeros(5), np.zeros(20), "dropout_1")
+    assert max(chart.figure.data[0].y) == 1.0
+    assert sum(y > 0 for y in chart.figure.data[0].y) == 1
+
+
+def test_dropout_band_spans_mean_plus_minus_std():
+    mean, std, inference = np.array([0.0, 1.0, 2.0]), np.array([0.5, 0.0, 1.0]), np.array([0.1, 1.0, 1.9])
+    chart = figures.dropout_band(mean, std, inference, "gdp", samples=64)
+    upper, lower, centre, dotted = chart.figure.data
+    np.testing.assert_array_equal(upper.y, [0.5, 1.0, 3.0])
+    np.testing.assert_array_equal(lower.y, [-0.5, 1.0, 1.0])
+    assert lower.fill == "tonexty"
+    np.testing.assert_array_equal(centre.y, mean)
+    np.testing.assert_array_equal(dotted.y, inference)
+    assert chart.figure.layout.yaxis.title.text == "output of gdp"
+    assert "64 passes" in chart.caption
+
+
+def test_stage_bars_keep_data_flow_order_and_grey_out_zeros():
+    chart = figures.dropout_std_by_stage(["input", "dropout_1", "residual"], [0.0, 0.3, 0.1])
+    bars = chart.figure.data[0]
+    assert list(bars.x) == ["input", "dropout_1", "residual"]
+    assert list(bars.y) == [0.0, 0.3, 0.1]
+    assert bars.marker.color[0] != bars.marker.color[1]
+    difference = figures.mode_difference_by_stage(["input", "batch_norm"], [0.0, 1.5])
+    assert list(difference.figure.data[0].y) == [0.0, 1.5]
+    assert difference.figure.layout.yaxis.title.text == "mean |training − inference|"
+
+
+def test_impact_matrix_rows_are_inputs_columns_are_outputs():
+    impact = np.array([[1.0, 0.2], [0.0, 0.7]])
+    chart = figures.impact_matrix(impact, ["a", "b"])
+    heatmap = chart.figure.data[0]
+    np.testing.assert_array_equal(np.asarray(heatmap.z), impact)
+    assert list(heatmap.x) == ["a", "b"] and list(heatmap.y) == ["a", "b"]
+    assert chart.figure.layout.yaxis.title.text == "input series replaced by its mean"
+    assert chart.figure.layout.xaxis.title.text == "output series that changes"
+    assert heatmap.zmin == 0
+
+
+def test_impact_matrix_rejects_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"\(n_series, n_series\) for 3 series; got \(2, 2\)"):
+        figures.impact_matrix(np.zeros((2, 2)), ["a", "b", "c"])
+
+
+def test_every_caption_is_one_sentence():
+    rng = np.random.default_rng(3)
+    charts = [
+        figures.series_preview(_frame(), ["a"]),
+        figures.input_output(np.zeros((3, 1)), np.zeros((3, 1)), ["a"]),
+        figures.pipeline_diagram(["a"], [(1,)], [0], ["d"]),
+        figures.stage_heatmap(np.zeros((3, 1)), "s", "series", "time step"),
+        figures.stage_histogram(rng.normal(size=5), rng.normal(size=9), "s"),
+        figures.dropout_band(np.zeros(3), np.zeros(3), np.zeros(3), "a", 8),
+        figures.dropout_std_by_stage(["a"], [0.0]),
+        figures.mode_difference_by_stage(["a"], [0.0]),
+        figures.impact_matrix(np.zeros((1, 1)), ["a"]),
+    ]
+    for chart in charts:
+        assert chart.caption.endswith(".") and chart.caption.count(". ") == 0, chart.caption
