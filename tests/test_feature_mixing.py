@@ -12,6 +12,7 @@ from layer_checks import (
 )
 
 from kflayers import FeatureMixing
+from kflayers.layers.base import BATCH_STATS, stage_mode
 
 N_SERIES, INPUT_SIZE, FF_DIM = 3, 4, 5
 STAGE_NAMES = [
@@ -89,6 +90,20 @@ def test_one_training_call_moves_statistics_by_one_percent():
     np.testing.assert_allclose(
         layer.batch_norm.moving_variance, 0.99 * variance + 0.01 * flat.var(0), rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_float16"])
+def test_batch_statistics_mode_normalises_like_training_without_updating(dtype):
+    layer = FeatureMixing(N_SERIES, INPUT_SIZE, dropout=0.0, ff_dim=FF_DIM, dtype=dtype)
+    x = window() * 10 + 100
+    layer(x)
+    moving = [keras.ops.convert_to_numpy(v) for v in layer.batch_norm.non_trainable_variables]
+    with stage_mode(batch_norm=BATCH_STATS):
+        batch_stats = layer(x)
+    for before, variable in zip(moving, layer.batch_norm.non_trainable_variables):
+        np.testing.assert_array_equal(variable, before)
+    assert keras.backend.standardize_dtype(batch_stats.dtype) == layer.compute_dtype
+    np.testing.assert_array_equal(batch_stats, layer(x, training=True))
 
 
 def test_dropout_acts_in_training_only():

@@ -143,14 +143,16 @@ class StagedLayer(keras.layers.Layer):
         norm_training = bool(training) if mode is None else mode.batch_norm
         if norm_training != BATCH_STATS:
             return batch_norm(x, training=bool(norm_training))
-        axes = list(range(len(x.shape) - 1))
-        mean, variance = ops.moments(x, axes=axes)
-        return ops.batch_normalization(
+        # Like keras' BatchNormalization: statistics in float32 even under mixed precision.
+        x = ops.cast(x, "float32")
+        mean, variance = ops.moments(x, axes=list(range(len(x.shape) - 1)))
+        normed = ops.batch_normalization(
             x, mean, variance, axis=-1,
-            offset=batch_norm.beta if batch_norm.center else None,
-            scale=batch_norm.gamma if batch_norm.scale else None,
+            offset=ops.cast(batch_norm.beta, "float32") if batch_norm.center else None,
+            scale=ops.cast(batch_norm.gamma, "float32") if batch_norm.scale else None,
             epsilon=batch_norm.epsilon,
         )
+        return ops.cast(normed, batch_norm.compute_dtype)
 
     def _dropout(self, dropout: keras.layers.Dropout, x, training):
         """Apply `dropout`, honouring an active `stage_mode()`."""
