@@ -1,0 +1,131 @@
+"""What the app computes about a layer, without Streamlit: build, trace, views, exports.
+
+The app's pages turn widget values into a layer config and call these
+functions (through Streamlit's caches). Everything here is deterministic in
+its arguments: the same config and seed always give the same weights, and
+traces in training mode use a seeded dropout that leaves the layer untouched,
+so a layer built once can be shared by every session without being changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+import kflayers
+from kflayers.layers.base import BATCH_STATS, StagedLayer, stage_mode
+
+# Building seeds keras' global random state; one build at a time keeps that
+# seed from being moved by another session's build halfway through.
+_BUILD_LOCK = threading.Lock()
+
+
+def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int) -> StagedLayer:
+    """A built kflayers layer whose initial weights depend only on (class_name, config, input_shape, seed).
+
+    Args:
+        class_name: a public layer name of kflayers, e.g. "FeatureMixing".
+        config: constructor arguments.
+        input_shape: what `build()` receives (a shape, or a list of shapes for multi-input layers).
+        seed: seeds every initializer and dropout generator the layer creates.
+    """
+    layer_class = getattr(kflayers, class_name)
+    with _BUILD_LOCK:
+        keras.utils.set_random_seed(seed)
+        layer = layer_class(**config)
+        layer.build(input_shape)
+    return layer
+
+
+def trace_arrays(layer: StagedLayer, inputs, training: bool, seed: int, **call_kwargs) -> dict[str, np.ndarray]:
+    """Every stage of one pass as numpy arrays, in data-flow order.
+
+    In training mode batch normalisation uses the batch's own statistics and
+    dropout draws seeded masks, but no moving statistic is updated and no
+    generator of the layer advances: the layer is the same afterwards.
+    """
+    if training:
+        with stage_mode(batch_norm=BATCH_STATS, dropout=True, seed=keras.random.SeedGenerator(seed)):
+            stages = layer.trace(inputs, training=True, **call_kwargs)
+    else:
+        stages = layer.trace(inputs, training=False, **call_kwargs)
+    return {name: keras.ops.convert_to_numpy(tensor) for name, tensor in stages.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class StageView:
+    """One window of one stage, arranged for a (time x rows) heatmap.
+
+    Attributes:
+        values: (time, rows) array.
+        row_title: what a row is ("series", "hidden unit").
+        series_rows: whether the rows are the input series (so they get the series' names).
+        note: a sentence for the caption when the drawing differs from the tensor's own layout.
+    """
+
+    values: np.ndarray
+    row_title: str
+    series_rows: bool
+    note: str = ""
+
+
+# Stages of the mixing layers whose last axis is not the series.
+_HIDDEN_UNIT_STAGES = {
+    "FeatureMixing": ("dense_1", "activation", "dropout_1"),
+    "TemporalMixing": (),
+}
+# Stages of TemporalMixing held as (batch, series, time).
+_SERIES_MAJOR_STAGES = ("transpose", "dense", "activation")
+
+
+def mixing_stage_view(class_name: str, stage: str, array: np.ndarray, window: int, n_series: int) -> StageView:
+    """How to draw window `window` of a FeatureMixing/TemporalMixing stage as time x rows."""
+    values = array[window]
+    if values.ndim == 1:
+        return StageView(values.reshape(-1, n_series), "series", True,
+                         "This stage is one flat vector of time x series values per window; it is drawn "
+                         "reshaped to (time, series) so each cell sits where it came from.")
+    if class_name == "TemporalMixing" and stage in _SERIES_MAJOR_STAGES:
+        return StageView(values.T, "series", True,
+                         "This stage holds each window as (series, time); it is drawn with time across like "
+                         "the others.")
+    if stage in _HIDDEN_UNIT_STAGES[class_name]:
+        return StageView(values, "hidden unit", False)
+    return StageView(values, "series", True)
+
+
+def config_json(layer: StagedLayer) -> str:
+    """The layer's full keras config as indented JSON (what `from_config` accepts)."""
+    return json.dumps(layer.get_config(), indent=2, sort_keys=True)
+
+
+def python_snippet(class_name: str, config: dict[str, Any], input_shape, seed: int) -> str:
+    """Python that rebuilds the layer with kflayers, with the same initial weights as `build_layer`."""
+    arguments = ", ".join(f"{name}={value!r}" for name, value in config.items())
+    return (
+        "import keras\n"
+        "import kflayers\n"
+        "\n"
+        f"keras.utils.set_random_seed({seed})  # the app's seed: same initial weights\n"
+        f"layer = kflayers.{class_name}({arguments})\n"
+        f"layer.build({_shape_literal(input_shape)})\n"
+    )
+
+
+def trace_npz(stages: dict[str, np.ndarray]) -> bytes:
+    """A trace as the bytes of a compressed .npz file, one array per stage name."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **stages)
+    return buffer.getvalue()
+
+
+def _shape_literal(shape) -> str:
+    if isinstance(shape, list):
+        return "[" + ", ".join(_shape_literal(s) for s in shape) + "]"
+    return repr(tuple(shape))

@@ -1,0 +1,139 @@
+"""The app's computing glue on its own: batches, deterministic builds, traces, views, exports."""
+
+import io
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kflayers import explore
+from kflayers.batch import make_batch
+from kflayers.data import DataError
+
+CONFIG = {"n_series": 3, "input_size": 8, "dropout": 0.5, "ff_dim": 4}
+
+
+def _inputs(batch=4):
+    return np.random.default_rng(0).normal(size=(batch, 8, 3)).astype("float32")
+
+
+def _weights(layer):
+    return [w.numpy() for w in layer.weights]
+
+
+def _same_weights(first, second):
+    return len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_make_batch_takes_evenly_spaced_zscored_windows():
+    frame = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) ** 2, "c": np.ones(20)},
+                         index=pd.date_range("2024-01-01", periods=20, freq="D"))
+    batch = make_batch(frame, ["b", "a"], input_size=5, size=4)
+    # 16 windows (starts 0..15); four spread evenly: 0, 5, 10, 15.
+    assert batch.starts.tolist() == [0, 5, 10, 15]
+    assert batch.shape == (4, 5, 2) and batch.series == ("b", "a")
+    assert batch.labels == ("2024-01-01 00:00:00", "2024-01-06 00:00:00", "2024-01-11 00:00:00",
+                            "2024-01-16 00:00:00")
+    a = frame["a"].to_numpy()
+    expected = (a - a.mean()) / a.std()
+    np.testing.assert_allclose(batch.values[2, :, 1], expected[10:15], rtol=1e-6)
+    assert batch.values.dtype == np.float32
+
+
+def test_make_batch_takes_all_windows_when_fewer_exist():
+    batch = make_batch(pd.DataFrame({"a": np.arange(6.0)}), ["a"], input_size=4, size=10)
+    assert batch.starts.tolist() == [0, 1, 2]
+
+
+def test_make_batch_too_few_rows_is_a_data_error():
+    with pytest.raises(DataError):
+        make_batch(pd.DataFrame({"a": np.arange(3.0)}), ["a"], input_size=5, size=2)
+
+
+def test_build_layer_same_seed_same_weights_other_seed_other_weights():
+    first = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=7)
+    again = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=7)
+    other = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=8)
+    assert first.built and first.ff_dim == 4
+    assert _same_weights(_weights(first), _weights(again))
+    assert not _same_weights(_weights(first), _weights(other))
+
+
+def test_python_snippet_rebuilds_the_same_layer():
+    layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=3)
+    snippet = explore.python_snippet("FeatureMixing", CONFIG, (None, 8, 3), seed=3)
+    assert "kflayers.FeatureMixing(n_series=3, input_size=8, dropout=0.5, ff_dim=4)" in snippet
+    namespace = {}
+    exec(snippet, namespace)
+    rebuilt = namespace["layer"]
+    assert rebuilt.get_config()["ff_dim"] == 4
+    assert _same_weights(_weights(layer), _weights(rebuilt))
+
+
+def test_trace_inference_matches_a_call_and_changes_nothing():
+    layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=1)
+    before = _weights(layer)
+    stages = explore.trace_arrays(layer, _inputs(), training=False, seed=0)
+    assert list(stages) == list(layer.stage_descriptions())
+    assert all(isinstance(v, np.ndarray) for v in stages.values())
+    np.testing.assert_array_equal(stages["residual"], keras.ops.convert_to_numpy(layer(_inputs(), training=False)))
+    assert _same_weights(before, _weights(layer))
+
+
+def test_trace_training_is_seeded_and_leaves_the_layer_untouched():
+    layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=1)
+    before = _weights(layer)  # includes BatchNorm's moving mean and variance
+    first = explore.trace_arrays(layer, _inputs(), training=True, seed=5)
+    again = explore.trace_arrays(layer, _inputs(), training=True, seed=5)
+    other = explore.trace_arrays(layer, _inputs(), training=True, seed=6)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert not np.array_equal(first["dropout_1"], other["dropout_1"])
+    assert _same_weights(before, _weights(layer))
+    # Dropout at rate 0.5 zeroes units and scales the kept ones by 2.
+    kept = first["dropout_1"] != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(first["dropout_1"][kept], 2 * first["activation"][kept], rtol=1e-6)
+    # Batch statistics: every (time, series) cell of the normalised batch has mean ~0 over the batch.
+    np.testing.assert_allclose(first["batch_norm"].mean(axis=0), 0, atol=1e-5)
+
+
+def test_mixing_stage_view_puts_time_first_and_names_the_rows():
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(2, 8, 4))
+    view = explore.mixing_stage_view("FeatureMixing", "dense_1", hidden, window=1, n_series=3)
+    np.testing.assert_array_equal(view.values, hidden[1])
+    assert (view.row_title, view.series_rows) == ("hidden unit", False)
+
+    flat = rng.normal(size=(2, 24))
+    view = explore.mixing_stage_view("FeatureMixing", "batch_norm", flat, window=0, n_series=3)
+    np.testing.assert_array_equal(view.values, flat[0].reshape(8, 3))
+    assert view.series_rows and "reshaped" in view.note
+
+    series_major = rng.normal(size=(2, 3, 8))
+    view = explore.mixing_stage_view("TemporalMixing", "dense", series_major, window=1, n_series=3)
+    np.testing.assert_array_equal(view.values, series_major[1].T)
+    assert view.series_rows and "(series, time)" in view.note
+
+    plain = rng.normal(size=(2, 8, 3))
+    view = explore.mixing_stage_view("TemporalMixing", "residual", plain, window=0, n_series=3)
+    np.testing.assert_array_equal(view.values, plain[0])
+    assert (view.row_title, view.note) == ("series", "")
+
+
+def test_trace_npz_holds_every_stage():
+    stages = {"input": np.arange(6.0).reshape(2, 3), "output": np.ones((2, 3), dtype="float32")}
+    loaded = np.load(io.BytesIO(explore.trace_npz(stages)))
+    assert sorted(loaded.files) == ["input", "output"]
+    np.testing.assert_array_equal(loaded["input"], stages["input"])
+    assert loaded["output"].dtype == np.float32
+
+
+def test_config_json_rebuilds_the_layer_with_from_config():
+    layer = explore.build_layer("TemporalMixing", {"n_series": 3, "input_size": 8, "dropout": 0.2}, (None, 8, 3), 0)
+    config = json.loads(explore.config_json(layer))
+    assert (config["n_series"], config["input_size"], config["dropout"]) == (3, 8, 0.2)
+    rebuilt = type(layer).from_config(config)
+    assert rebuilt.get_config() == layer.get_config()
+    assert isinstance(rebuilt, keras.layers.Layer)
