@@ -12,6 +12,9 @@ The mask, of shape (..., n_features), marks features to ignore (boolean True)
 or is added to the mixing logits (float, where -inf also means ignore). An
 ignored feature is zeroed before anything looks at it, so no projection,
 attention query, value or skip mean can see it, and its weight is exactly 0.
+Keras' implicit masks, which layers such as `Embedding(mask_zero=True)` attach
+to their outputs, mean the opposite (True = keep), and keras hands them to
+`call()` when no mask is passed: pass the inverted mask explicitly instead.
 """
 
 from __future__ import annotations
