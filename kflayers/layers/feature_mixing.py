@@ -61,7 +61,7 @@ class FeatureMixing(StagedLayer):
     >>> import keras
     >>> from kflayers import FeatureMixing
     >>> layer = FeatureMixing(n_series=7, input_size=96, dropout=0.1, ff_dim=64)
-    >>> layer(keras.random.normal((32, 96, 7))).shape
+    >>> tuple(layer(keras.random.normal((32, 96, 7))).shape)
     (32, 96, 7)
     """
 

@@ -46,7 +46,7 @@ class GatedFeatureFusion(StagedLayer):
     >>> import keras
     >>> from kflayers import GatedFeatureFusion
     >>> a, b = keras.random.normal((32, 10)), keras.random.normal((32, 10))
-    >>> GatedFeatureFusion()([a, b]).shape
+    >>> tuple(GatedFeatureFusion()([a, b]).shape)
     (32, 10)
     """
 

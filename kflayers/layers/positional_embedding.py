@@ -52,7 +52,7 @@ class PositionalEmbedding(StagedLayer):
     >>> from kflayers import PositionalEmbedding, TokenEmbedding
     >>> x = keras.random.normal((32, 96, 7))
     >>> embedded = TokenEmbedding(c_in=7, d_model=64)(x)
-    >>> (embedded + PositionalEmbedding(max_len=512, d_model=64)(embedded)).shape
+    >>> tuple((embedded + PositionalEmbedding(max_len=512, d_model=64)(embedded)).shape)
     (32, 96, 64)
     """
 

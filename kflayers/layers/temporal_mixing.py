@@ -36,7 +36,7 @@ class TemporalMixing(StagedLayer):
     >>> import keras
     >>> from kflayers import TemporalMixing
     >>> layer = TemporalMixing(n_series=7, input_size=96, dropout=0.1)
-    >>> layer(keras.random.normal((32, 96, 7))).shape
+    >>> tuple(layer(keras.random.normal((32, 96, 7))).shape)
     (32, 96, 7)
     """
 

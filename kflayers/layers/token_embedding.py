@@ -55,7 +55,7 @@ class TokenEmbedding(StagedLayer):
     >>> import keras
     >>> from kflayers import TokenEmbedding
     >>> layer = TokenEmbedding(c_in=7, d_model=64)
-    >>> layer(keras.random.normal((32, 96, 7))).shape
+    >>> tuple(layer(keras.random.normal((32, 96, 7))).shape)
     (32, 96, 64)
     """
 
