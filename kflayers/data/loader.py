@@ -166,6 +166,10 @@ def _too_big_message() -> str:
     )
 
 
+class _NotUtf8(Exception):
+    """Raised when a file that started as valid UTF-8 turns out not to be."""
+
+
 class _Loader:
     """One pass from raw bytes to the cleaned frame, collecting warnings on the way."""
 
@@ -177,6 +181,15 @@ class _Loader:
     def run(self) -> pd.DataFrame:
         _reject_binary(self.raw)
         text, encoding = self._decode()
+        try:
+            return self._load(text, encoding)
+        except _NotUtf8:
+            # Only the sample was checked up front; a bad byte further on means
+            # the whole file is in a legacy single-byte encoding.
+            return self._load(*self._decode_legacy())
+
+    def _load(self, text: str, encoding: str) -> pd.DataFrame:
+        """Parse `text` (the whole file, or only its start when the file is read as UTF-8)."""
         if not text.strip():
             raise DataError("The file is empty; choose a CSV file with a header row and data rows.")
         self._reject_control_characters(text)
@@ -211,13 +224,19 @@ class _Loader:
         bomless_utf16 = _guess_bomless_utf16(raw)
         if bomless_utf16:
             return self._decode_as(bomless_utf16), bomless_utf16
+        # UTF-8 is checked on the start only; pandas checks the rest while parsing.
+        head = raw[:_SAMPLE_CHARS]
         try:
-            return raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            pass
+            return head.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError as error:
+            if len(raw) > _SAMPLE_CHARS and error.start >= len(head) - 3 and error.reason == "unexpected end of data":
+                return head[: error.start].decode("utf-8"), "utf-8"
+        return self._decode_legacy()
+
+    def _decode_legacy(self) -> tuple[str, str]:
         for encoding, label in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
             try:
-                text = raw.decode(encoding)
+                text = self.raw.decode(encoding)
             except UnicodeDecodeError:
                 continue
             self.warnings.append(f"The file is not UTF-8, so it was read as {label} text.")
@@ -245,7 +264,7 @@ class _Loader:
 
     def _parse(self, text, encoding, delimiter, decimal, has_header, n_columns) -> pd.DataFrame:
         if encoding == "utf-8":
-            buffer = io.BytesIO(self.raw)
+            buffer = io.BytesIO(self.raw)  # `text` is only the start of the file
         else:
             buffer = io.BytesIO(text.lstrip("\ufeff").encode("utf-8", errors="surrogatepass"))
         try:
@@ -258,15 +277,16 @@ class _Loader:
                     header=0 if has_header else None,
                     names=list(range(n_columns)),
                     index_col=False,
-                    skipinitialspace=True,
                     skip_blank_lines=True,
                     on_bad_lines="warn",
                     nrows=MAX_ROWS + 1,
-                    low_memory=False,
                     encoding="utf-8",
-                    encoding_errors="replace",
                     engine="c",
                 )
+        except UnicodeDecodeError as error:
+            if encoding == "utf-8":
+                raise _NotUtf8 from error
+            raise DataError("The file's text encoding could not be read; save it again as a UTF-8 CSV.") from error
         except pd.errors.EmptyDataError as error:
             raise DataError("The file is empty; choose a CSV file with a header row and data rows.") from error
         except pd.errors.ParserError as error:
@@ -326,8 +346,7 @@ class _Loader:
             values = self._index_by_time(values, time_index, time_name)
         else:
             values.index = pd.RangeIndex(len(values))
-        values = self._make_finite(values)
-        result = values.astype(np.float32)
+        result = self._make_finite(values)
         result.attrs["warnings"] = self.warnings
         result.attrs["source"] = self.name
         return result
@@ -494,48 +513,60 @@ class _Loader:
         return values
 
     def _make_finite(self, values: pd.DataFrame) -> pd.DataFrame:
-        array = values.to_numpy(dtype=np.float64, copy=True)
-        infinite = np.isinf(array)
-        if infinite.any():
-            count = int(infinite.sum())
-            array[infinite] = np.nan
+        """float32 columns: infinities become missing, huge values are clipped, gaps are filled."""
+        columns = {}
+        n_infinite = n_clipped = 0
+        missing: dict[str, int] = {}
+        for name in values.columns:
+            array = values[name].to_numpy(dtype=np.float64)
+            if not np.isfinite(array).all():
+                array = array.copy()
+                infinite = np.isinf(array)
+                n_infinite += int(infinite.sum())
+                array[infinite] = np.nan
+                gaps = int(np.isnan(array).sum())
+                if gaps == len(array):
+                    missing[name] = gaps
+                    continue
+                if gaps:
+                    missing[name] = gaps
+            too_large = np.abs(array) > _FLOAT32_MAX
+            if too_large.any():
+                n_clipped += int(too_large.sum())
+                array = np.clip(array, -_FLOAT32_MAX, _FLOAT32_MAX)
+            columns[name] = array.astype(np.float32)
+        if n_infinite:
             self.warnings.append(
-                f"{count:,} infinite {_plural(count, 'value was', 'values were')} treated as missing."
+                f"{n_infinite:,} infinite {_plural(n_infinite, 'value was', 'values were')} treated as missing."
             )
-        too_large = np.abs(array) > _FLOAT32_MAX
-        if too_large.any():
-            count = int(too_large.sum())
-            np.clip(array, -_FLOAT32_MAX, _FLOAT32_MAX, out=array)
+        if n_clipped:
             self.warnings.append(
-                f"{count:,} {_plural(count, 'value was', 'values were')} beyond the 32-bit float range "
-                f"and {_plural(count, 'was', 'were')} clipped to ±{_FLOAT32_MAX:.3g}."
+                f"{n_clipped:,} {_plural(n_clipped, 'value was', 'values were')} beyond the 32-bit float range "
+                f"and {_plural(n_clipped, 'was', 'were')} clipped to ±{_FLOAT32_MAX:.3g}."
             )
-        values = pd.DataFrame(array, index=values.index, columns=values.columns)
-        missing = values.isna().sum()
-        empty = [str(c) for c in values.columns if missing[c] == len(values)]
+        empty = [name for name in values.columns if name not in columns]
         if empty:
-            values = values.drop(columns=empty)
             self.warnings.append(
                 f"{_plural(len(empty), 'Column', 'Columns')} {_quote_list(empty)} "
                 f"{_plural(len(empty), 'has', 'have')} no usable numbers and "
                 f"{_plural(len(empty), 'was', 'were')} dropped."
             )
-            if values.shape[1] == 0:
-                raise DataError(
-                    "No column in this file holds usable numbers; the data needs at least one numeric column."
-                )
-            missing = missing.drop(empty)
-        total = int(missing.sum())
-        if total:
-            gappy = [str(c) for c in missing.index if missing[c]]
-            values = values.ffill().bfill()
+        if not columns:
+            raise DataError(
+                "No column in this file holds usable numbers; the data needs at least one numeric column."
+            )
+        result = pd.DataFrame(columns, index=values.index)
+        gappy = [name for name in missing if name in columns]
+        if gappy:
+            total = sum(missing[name] for name in gappy)
+            result = result.ffill().bfill()
             self.warnings.append(
                 f"{total:,} missing {_plural(total, 'value', 'values')} in "
                 f"{_plural(len(gappy), 'column', 'columns')} {_quote_list(gappy)} "
                 f"{_plural(total, 'was', 'were')} filled with the last value before "
                 f"{_plural(total, 'it', 'them')} (or the first value after, at the start)."
             )
-        return values
+        return result
 
 
 def _reject_binary(raw: bytes) -> None:
@@ -648,9 +679,11 @@ def _as_datetime(column: pd.Series, present: pd.Series):
     probe = present.head(_PROBE_VALUES).astype(str).str.strip()
     if not probe.str.contains(r"\d").all():
         return None
+    if (probe.str.len() != present.head(_PROBE_VALUES).astype(str).str.len()).any():
+        column = column.str.strip()
     for fmt in (None, "mixed"):
         if _to_datetime(probe, fmt).notna().mean() >= 0.8:
-            parsed = _to_datetime(column.astype(object).where(column.notna(), None), fmt)
+            parsed = _to_datetime(column, fmt)
             if parsed.notna().sum() >= 0.8 * len(present):
                 return parsed.reset_index(drop=True)
     return None
