@@ -47,7 +47,7 @@ class CrossAttentionMixer(AttentionMixer):
     >>> import keras
     >>> from kflayers import CrossAttentionMixer
     >>> mixer = CrossAttentionMixer(mod_dim=8, n_heads=2)
-    >>> mixer(keras.random.normal((32, 5, 8))).shape
+    >>> tuple(mixer(keras.random.normal((32, 5, 8))).shape)
     (32, 8)
     """
 

@@ -41,9 +41,9 @@ class GlobalWeightsMixer(Mixer):
     >>> import keras
     >>> from kflayers import GlobalWeightsMixer
     >>> mixer = GlobalWeightsMixer(mod_dim=8, n_features=5)
-    >>> mixer(keras.random.normal((32, 5, 8))).shape
+    >>> tuple(mixer(keras.random.normal((32, 5, 8))).shape)
     (32, 8)
-    >>> mixer.importance(keras.random.normal((32, 5, 8))).shape
+    >>> tuple(mixer.importance(keras.random.normal((32, 5, 8))).shape)
     (32, 5)
     """
 

@@ -45,7 +45,7 @@ class InstanceWeightsMixer(Mixer):
     >>> import keras
     >>> from kflayers import InstanceWeightsMixer
     >>> mixer = InstanceWeightsMixer(mod_dim=8, n_features=5)
-    >>> mixer(keras.random.normal((32, 5, 8))).shape
+    >>> tuple(mixer(keras.random.normal((32, 5, 8))).shape)
     (32, 8)
     """
 

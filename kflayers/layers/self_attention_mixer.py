@@ -48,7 +48,7 @@ class SelfAttentionMixer(AttentionMixer):
     >>> import keras
     >>> from kflayers import SelfAttentionMixer
     >>> mixer = SelfAttentionMixer(mod_dim=8, n_heads=2)
-    >>> mixer(keras.random.normal((32, 5, 8))).shape
+    >>> tuple(mixer(keras.random.normal((32, 5, 8))).shape)
     (32, 8)
     """
 
