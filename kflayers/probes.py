@@ -215,7 +215,7 @@ def mode_difference(layer, inputs, seed: int | None = None, **call_kwargs):
 
 def _window_shape_error(layer, what: str, got) -> ValueError:
     return ValueError(
-        f"feature_impact() needs a layer whose input and output are (batch, time, series) tensors; "
+        f"feature_impact() needs a layer from (batch, time, series) windows to (batch, ..., channels) outputs; "
         f"{layer.name!r} {what} {got}."
     )
 
@@ -232,7 +232,9 @@ def feature_impact(layer, inputs) -> np.ndarray:
     Returns:
         A float64 array (n_series_in, n_series_out): entry [i, j] is the mean
         absolute change of output series j, over windows and time steps, when
-        input series i is replaced by its mean.
+        input series i is replaced by its mean. Any model from windows to
+        (batch, ..., channels) works the same way (e.g. a forecaster's
+        (batch, horizon) output gives (n_series_in, horizon)).
     """
     _check_built(layer, "feature_impact")
     if isinstance(inputs, (list, tuple, dict)):
@@ -248,13 +250,15 @@ def feature_impact(layer, inputs) -> np.ndarray:
     everything = ops.concatenate([x, ops.reshape(replaced, (n_series * batch, time, n_series))], axis=0)
     with stage_mode(batch_norm=False, dropout=False):
         outputs = _to_numpy(layer(everything, training=False)).astype(np.float64)
-    if outputs.ndim != 3 or outputs.shape[0] != (n_series + 1) * batch:
+    if outputs.ndim < 2 or outputs.shape[0] != (n_series + 1) * batch:
         raise _window_shape_error(
             layer, "maps inputs of shape", f"{tuple(everything.shape)} to outputs of shape {outputs.shape}"
         )
     original = outputs[:batch]
     changed = outputs[batch:].reshape((n_series, batch) + outputs.shape[1:])
-    return np.mean(np.abs(changed - original[None]), axis=(1, 2))
+    # Average over windows and every axis but the last, so a forecaster's (batch, horizon)
+    # output gives (n_series_in, horizon) just as a window layer gives (n_series_in, n_series_out).
+    return np.mean(np.abs(changed - original[None]), axis=tuple(range(1, changed.ndim - 1)))
 
 
 def _fresh_copy(layer):

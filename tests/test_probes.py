@@ -1,0 +1,329 @@
+"""kflayers.probes: numbers checked against numpy references and statistics, and layers left untouched."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kflayers import FeatureMixing, GatedFeatureFusion, GlobalWeightsMixer, PositionalEmbedding, TemporalMixing, TokenEmbedding
+from kflayers.probes import TOTAL, dropout_variance, feature_impact, mode_difference, parameter_counts, stage_shapes
+from staged_layer_cases import BATCH, CASE_IDS, CASES, SERIES, TIME, Case, normal, variable_values, window
+
+DROPOUT = 0.3
+
+
+def to_numpy(tensor):
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+def feature_mixing(dropout=DROPOUT, ff_dim=5):
+    return Case("fm", lambda: FeatureMixing(n_series=SERIES, input_size=TIME, dropout=dropout, ff_dim=ff_dim), window).build()
+
+
+def feature_mixing_reference(layer, x):
+    """FeatureMixing in inference mode, written from its definition in float64."""
+    gamma, beta, moving_mean, moving_variance = (w.numpy().astype(np.float64) for w in layer.batch_norm.weights)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    normed = ((flat - moving_mean) / np.sqrt(moving_variance + layer.batch_norm.epsilon) * gamma + beta).reshape(x.shape)
+    w1, b1 = (w.numpy().astype(np.float64) for w in layer.dense_1.weights)
+    w2, b2 = (w.numpy().astype(np.float64) for w in layer.dense_2.weights)
+    return x + np.maximum(normed @ w1 + b1, 0.0) @ w2 + b2
+
+
+# ------------------------------------------------------------------ no probe changes the layer
+
+PROBES = {
+    "dropout_variance": lambda layer, inputs, kwargs: dropout_variance(layer, inputs, samples=8, seed=3, **kwargs),
+    "mode_difference": lambda layer, inputs, kwargs: mode_difference(layer, inputs, seed=3, **kwargs),
+    "stage_shapes": lambda layer, inputs, kwargs: stage_shapes(
+        layer, keras.tree.map_structure(lambda x: x.shape, inputs), **kwargs
+    ),
+    "parameter_counts": lambda layer, inputs, kwargs: parameter_counts(layer),
+}
+
+
+@pytest.mark.parametrize("probe", PROBES)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_probes_leave_the_layer_unchanged(case, probe):
+    layer, inputs, call_kwargs = case.build()
+    before = variable_values(layer)
+    paths = [variable.path for variable in layer.variables]
+    PROBES[probe](layer, inputs, call_kwargs)
+    assert [variable.path for variable in layer.variables] == paths
+    for path, old, new in zip(paths, before, variable_values(layer)):
+        np.testing.assert_array_equal(new, old, err_msg=path)
+
+
+def test_feature_impact_leaves_the_layer_unchanged():
+    layer, x, _ = feature_mixing()
+    before = variable_values(layer)
+    feature_impact(layer, x)
+    for old, new in zip(before, variable_values(layer)):
+        np.testing.assert_array_equal(new, old)
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        lambda layer, x: dropout_variance(layer, x),
+        lambda layer, x: mode_difference(layer, x),
+        lambda layer, x: feature_impact(layer, x),
+    ],
+    ids=["dropout_variance", "mode_difference", "feature_impact"],
+)
+def test_data_probes_refuse_to_build_a_layer(probe):
+    layer = FeatureMixing(n_series=SERIES, input_size=TIME, dropout=DROPOUT, ff_dim=5)
+    with pytest.raises(ValueError, match="needs a built layer, but 'feature_mixing.*' is not built yet"):
+        probe(layer, window())
+    assert not layer.built
+
+
+# ------------------------------------------------------------------ dropout_variance
+
+
+def test_dropout_variance_std_is_zero_before_the_first_dropout_and_positive_after():
+    layer, x, _ = feature_mixing()
+    result = dropout_variance(layer, x, samples=16, seed=1)
+    inference = layer.trace(x)
+    assert list(result) == list(inference)
+    for name, (mean, std) in result.items():
+        assert mean.shape == std.shape == tuple(inference[name].shape), name
+    for name in ("input", "flatten", "batch_norm", "reshape", "dense_1", "activation"):
+        assert np.all(result[name][1] == 0.0), name
+        np.testing.assert_allclose(result[name][0], to_numpy(inference[name]), rtol=1e-6, atol=1e-6)
+    # Dropout scales each hidden unit by 0 or 1 / (1 - p): units the activation zeroed stay at 0.
+    active = to_numpy(inference["activation"]) != 0
+    assert np.all(result["dropout_1"][1][~active] == 0.0)
+    assert np.mean(result["dropout_1"][1][active] > 0) > 0.95
+    for name in ("dense_2", "dropout_2", "residual"):
+        assert np.mean(result[name][1] > 0) > 0.9, name
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_dropout_variance_without_dropout_has_zero_std_everywhere(case):
+    layer, inputs, call_kwargs = case.build()
+    for sub_layer in layer._flatten_layers():
+        if isinstance(sub_layer, keras.layers.Dropout):
+            sub_layer.rate = 0.0
+        if isinstance(sub_layer, keras.layers.MultiHeadAttention):
+            sub_layer._dropout = 0.0
+            sub_layer._dropout_layer.rate = 0.0
+    result = dropout_variance(layer, inputs, samples=4, seed=0, **call_kwargs)
+    for name, (_, std) in result.items():
+        assert np.all(std == 0.0), name
+
+
+def test_dropout_variance_of_the_dropout_stage_matches_bernoulli_maths():
+    # dropout_1 = h * keep / (1 - p) with keep ~ Bernoulli(1 - p): mean h, variance h^2 p / (1 - p).
+    layer, x, _ = feature_mixing()
+    samples = 64
+    mean, std = dropout_variance(layer, x, samples=samples, seed=5)["dropout_1"]
+    hidden = to_numpy(layer.trace(x)["activation"]).astype(np.float64)
+    active = hidden > 0.1
+    assert active.sum() > 50
+    expected_variance = hidden[active] ** 2 * DROPOUT / (1 - DROPOUT)
+    # The population-form sample variance has expectation (n - 1) / n of the true one.
+    ratio = np.mean(std[active] ** 2 / expected_variance) * samples / (samples - 1)
+    assert abs(ratio - 1) < 0.1
+    z = (mean[active] - hidden[active]) / np.sqrt(expected_variance / samples)
+    assert abs(np.sqrt(np.mean(z**2)) - 1) < 0.2
+
+
+def test_dropout_variance_mean_converges_to_the_inference_output():
+    layer, x, _ = feature_mixing()
+    samples = 256
+    mean, std = dropout_variance(layer, x, samples=samples, seed=2)["residual"]
+    inference = feature_mixing_reference(layer, x)
+    # Inverted dropout before and after a linear layer keeps the expectation: the error is pure
+    # sampling noise, std / sqrt(samples) per element.
+    standard_error = std / np.sqrt(samples)
+    varying = standard_error > 1e-6
+    z = (mean[varying] - inference[varying]) / standard_error[varying]
+    assert np.all(np.abs(z) < 6)
+    assert 0.7 < np.sqrt(np.mean(z**2)) < 1.3
+    np.testing.assert_allclose(mean[~varying], inference[~varying], atol=1e-5)
+
+
+def test_dropout_variance_is_reproducible_per_seed():
+    layer, x, _ = feature_mixing()
+    first = dropout_variance(layer, x, samples=8, seed=4)
+    again = dropout_variance(layer, x, samples=8, seed=4)
+    other = dropout_variance(layer, x, samples=8, seed=5)
+    for name in first:
+        np.testing.assert_array_equal(first[name][1], again[name][1])
+    assert not np.array_equal(first["residual"][1], other["residual"][1])
+
+
+def test_compiled_and_eager_dropout_variance_agree():
+    layer, x, _ = feature_mixing()
+    compiled = dropout_variance(layer, x, samples=8, seed=6)
+    tf.config.run_functions_eagerly(True)
+    try:
+        eager = dropout_variance(layer, x, samples=8, seed=6)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    for name in compiled:
+        for got, expected in zip(eager[name], compiled[name]):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_dropout_variance_tiles_the_mask():
+    layer, inputs, call_kwargs = next(case for case in CASES if case.id == "self_attention_mixer_masked").build()
+    result = dropout_variance(layer, inputs, samples=8, seed=1, **call_kwargs)
+    mean, std = result["importance"]
+    assert np.all(mean[:, 1] == 0.0) and np.all(std[:, 1] == 0.0)
+    np.testing.assert_allclose(mean, to_numpy(layer.importance(inputs, **call_kwargs)), rtol=1e-6, atol=1e-7)
+    assert np.all(std == 0.0)  # the importance is the attention weights before attention dropout
+    assert np.all(result["mixed"][1] > 0)  # which then acts on the mix
+
+
+def test_dropout_variance_of_a_batch_free_table():
+    layer = PositionalEmbedding(max_len=20, d_model=6)
+    x = window()
+    layer(x)
+    mean, std = dropout_variance(layer, x, samples=4)["table"]
+    np.testing.assert_array_equal(mean, to_numpy(layer(x)))
+    assert np.all(std == 0.0)
+
+
+@pytest.mark.parametrize("samples", [0, -3, 2.5, True])
+def test_dropout_variance_rejects_bad_sample_counts(samples):
+    layer, x, _ = feature_mixing()
+    with pytest.raises(ValueError, match=r"`samples` must be a positive integer; got"):
+        dropout_variance(layer, x, samples=samples)
+
+
+def test_dropout_variance_rejects_bad_seeds():
+    layer, x, _ = feature_mixing()
+    with pytest.raises(ValueError, match=r"`seed` must be an integer or None; got 1.5"):
+        dropout_variance(layer, x, seed=1.5)
+
+
+# ------------------------------------------------------------------ mode_difference
+
+
+def test_mode_difference_of_batch_norm_matches_numpy():
+    layer, x, _ = feature_mixing(dropout=0.0)
+    result = mode_difference(layer, x)
+    gamma, beta, moving_mean, moving_variance = (w.numpy().astype(np.float64) for w in layer.batch_norm.weights)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    epsilon = layer.batch_norm.epsilon
+    batch_normed = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + epsilon) * gamma + beta
+    moving_normed = (flat - moving_mean) / np.sqrt(moving_variance + epsilon) * gamma + beta
+    assert result["input"] == result["flatten"] == 0.0
+    np.testing.assert_allclose(result["batch_norm"], np.mean(np.abs(batch_normed - moving_normed)), rtol=1e-4)
+    assert result["residual"] > 0
+
+
+def test_mode_difference_with_dropout_only():
+    layer = GlobalWeightsMixer(mod_dim=4, n_features=3, dropout=0.5)
+    x = normal(BATCH, 3, 4)
+    layer(x)
+    result = mode_difference(layer, x, seed=0)
+    assert result["input"] == result["importance"] == result["mixed"] == result["skip"] == 0.0
+    assert result["dropout"] > 0 and result["output"] > 0
+
+
+def test_mode_difference_is_zero_for_a_layer_without_modes():
+    layer = GatedFeatureFusion()
+    a, b = window(), normal(BATCH, TIME, SERIES, seed=1)
+    layer([a, b])
+    assert set(mode_difference(layer, [a, b]).values()) == {0.0}
+
+
+# ------------------------------------------------------------------ feature_impact
+
+
+def feature_impact_reference(layer, x):
+    """The perturbation loop written out in numpy over the float64 reference."""
+    original = feature_mixing_reference(layer, x)
+    impact = np.zeros((SERIES, SERIES))
+    for i in range(SERIES):
+        replaced = x.copy()
+        replaced[:, :, i] = x[:, :, i].mean(axis=1, keepdims=True)
+        impact[i] = np.abs(feature_mixing_reference(layer, replaced) - original).mean(axis=(0, 1))
+    return impact
+
+
+def test_feature_impact_matches_numpy_reference():
+    layer, x, _ = feature_mixing()
+    np.testing.assert_allclose(feature_impact(layer, x), feature_impact_reference(layer, x), rtol=1e-4, atol=1e-6)
+
+
+def test_series_without_mlp_weights_only_moves_itself():
+    layer, x, _ = feature_mixing()
+    kernel = layer.dense_1.kernel.numpy()
+    kernel[1] = 0.0
+    layer.dense_1.kernel.assign(kernel)
+    impact = feature_impact(layer, x)
+    assert np.all(impact[1, [0, 2]] == 0.0)
+    own_change = np.abs(x[:, :, 1] - x[:, :, 1].mean(axis=1, keepdims=True)).mean()
+    np.testing.assert_allclose(impact[1, 1], own_change, rtol=1e-5)
+    assert np.all(impact[[0, 2]][:, [0, 2]] > 0)
+
+
+def test_temporal_mixing_impact_is_diagonal():
+    layer, x, _ = Case("tm", lambda: TemporalMixing(n_series=SERIES, input_size=TIME, dropout=DROPOUT), window).build()
+    impact = feature_impact(layer, x)
+    assert np.all(impact[~np.eye(SERIES, dtype=bool)] == 0.0)
+    assert np.all(np.diag(impact) > 0)
+
+
+def test_feature_impact_rejects_non_window_layers():
+    table = PositionalEmbedding(max_len=20, d_model=6)
+    table(window())
+    with pytest.raises(ValueError, match=r"needs a layer from \(batch, time, series\) windows.*maps inputs of shape \(16, 12, 3\) to outputs of shape \(1, 12, 6\)"):
+        feature_impact(table, window())
+    fusion = GatedFeatureFusion()
+    fusion([window(), window()])
+    with pytest.raises(ValueError, match=r"was given a structure of 2 inputs"):
+        feature_impact(fusion, [window(), window()])
+    with pytest.raises(ValueError, match=r"was given an input of shape \(4, 12\)"):
+        feature_impact(fusion, window()[:, :, 0])
+
+
+# ------------------------------------------------------------------ parameter_counts and stage_shapes
+
+
+def test_parameter_counts_of_feature_mixing():
+    layer, _, _ = feature_mixing(ff_dim=5)
+    plane = TIME * SERIES
+    expected = {
+        "batch_norm": 4 * plane,
+        "dense_1": SERIES * 5 + 5,
+        "dropout_1": 0,
+        "dense_2": 5 * SERIES + SERIES,
+        "dropout_2": 0,
+    }
+    expected[TOTAL] = sum(expected.values())
+    assert parameter_counts(layer) == expected
+    assert expected[TOTAL] == layer.count_params()
+
+
+def test_parameter_counts_of_own_weights_and_of_an_unbuilt_layer():
+    layer = TokenEmbedding(c_in=SERIES, d_model=6, kernel_size=3)
+    counts = parameter_counts(layer, input_shape=(None, TIME, SERIES))
+    assert counts == {"kernel": 3 * SERIES * 6, "bias": 6, TOTAL: 3 * SERIES * 6 + 6}
+    assert not layer.built
+    with pytest.raises(ValueError, match=r"parameter_counts\(\) of the unbuilt layer 'token_embedding.*' needs `input_shape`"):
+        parameter_counts(layer)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_stage_shapes_match_a_real_trace(case):
+    layer, inputs, call_kwargs = case.build()
+    traced = layer.trace(inputs, **call_kwargs)
+    input_shape = keras.tree.map_structure(lambda x: x.shape, inputs)
+    shapes = stage_shapes(layer, input_shape, **call_kwargs)
+    assert shapes == {name: tuple(tensor.shape) for name, tensor in traced.items()}
+    assert list(shapes) == list(traced)
+
+
+def test_stage_shapes_keep_an_unknown_batch_and_leave_the_layer_unbuilt():
+    layer = FeatureMixing(n_series=SERIES, input_size=TIME, dropout=DROPOUT, ff_dim=5)
+    shapes = stage_shapes(layer, (None, TIME, SERIES))
+    assert shapes["flatten"] == (None, TIME * SERIES)
+    assert shapes["dense_1"] == (None, TIME, 5)
+    assert shapes["residual"] == (None, TIME, SERIES)
+    assert not layer.built
+    assert stage_shapes(PositionalEmbedding(max_len=20, d_model=6), (None, TIME, SERIES)) == {"table": (1, TIME, 6)}
