@@ -122,9 +122,8 @@ def _read_bytes(source) -> tuple[bytes, str]:
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
-            if path.stat().st_size > MAX_BYTES:
-                raise DataError(_too_big_message())
-            raw = path.read_bytes()
+            too_big = path.stat().st_size > MAX_BYTES
+            raw = b"" if too_big else path.read_bytes()
         except FileNotFoundError as error:
             raise DataError(f"No file was found at {str(path)!r}; check the path.") from error
         except IsADirectoryError as error:
@@ -133,6 +132,8 @@ def _read_bytes(source) -> tuple[bytes, str]:
             raise DataError(f"The file {str(path)!r} cannot be opened (no permission to read it).") from error
         except (OSError, ValueError) as error:
             raise DataError(f"The file {str(path)!r} cannot be read; check the path.") from error
+        if too_big:
+            raise DataError(_too_big_message())
         default_name = path.name
     elif hasattr(source, "read"):
         if hasattr(source, "seek"):
@@ -160,8 +161,9 @@ def _read_bytes(source) -> tuple[bytes, str]:
 
 
 def _too_big_message() -> str:
+    limit = f"{MAX_BYTES // 2**20} MB" if MAX_BYTES >= 2**20 else f"{MAX_BYTES:,} bytes"
     return (
-        f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; "
+        f"The file is larger than {limit}; "
         "use fewer rows or columns, or a shorter time range."
     )
 
@@ -359,11 +361,10 @@ class _Loader:
         if pd.api.types.is_integer_dtype(first) and len(first) > 0:
             start = int(first.iloc[0])
             if start in (0, 1) and np.array_equal(first.to_numpy(), np.arange(start, start + len(first))):
-                frame.drop(columns=0, inplace=True)
                 self.warnings.append(
                     "The first column had no name and only numbered the rows, so it was dropped."
                 )
-                return [False] + names[1:]  # False marks a column already removed
+                return [False] + names[1:]  # False marks a column to leave out
         return names
 
     def _unique_names(self, names: list) -> list:
@@ -677,7 +678,7 @@ def _sniff_decimal(records: list[list[str]], delimiter: str) -> str:
 def _as_datetime(column: pd.Series, present: pd.Series):
     """The column parsed as naive UTC timestamps when most of it reads as dates, else None."""
     probe = present.head(_PROBE_VALUES).astype(str).str.strip()
-    if not probe.str.contains(r"\d").all():
+    if probe.str.contains(r"\d").mean() < 0.8:  # words such as "now" or "today" are not dates here
         return None
     if (probe.str.len() != present.head(_PROBE_VALUES).astype(str).str.len()).any():
         column = column.str.strip()

@@ -1,0 +1,361 @@
+"""load_csv on a corpus of odd files: each keeps the whole contract and its specific promise."""
+
+import bz2
+import gzip
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from data_contract import assert_clean_refusal, assert_contract
+
+from kflayers.data import MAX_BYTES, MAX_COLUMNS, MAX_ROWS, DataError, load_csv
+from kflayers.data import loader
+
+PLAIN = "date,a,b\n2024-01-01,1.5,10\n2024-01-02,2.5,20\n2024-01-03,3.5,30\n"
+
+
+def load(text_or_bytes, **kwargs):
+    raw = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes
+    df = load_csv(raw, **kwargs)
+    assert_contract(df)
+    return df
+
+
+def refuse(raw, match):
+    with pytest.raises(DataError, match=match) as caught:
+        load_csv(raw)
+    assert_clean_refusal(caught.value)
+    return str(caught.value)
+
+
+def warnings_of(df):
+    return " ".join(df.attrs["warnings"])
+
+
+def assert_plain(df):
+    """PLAIN read correctly, whatever its encoding or layout."""
+    assert list(df.columns) == ["a", "b"]
+    assert list(df.index) == list(pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]))
+    assert df.index.name == "date"
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1.5, 2.5, 3.5]))
+    np.testing.assert_array_equal(df["b"].to_numpy(), np.float32([10, 20, 30]))
+
+
+# --- delimiters, encodings, line endings -------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiter_is_sniffed(delimiter):
+    df = load(PLAIN.replace(",", delimiter))
+    assert_plain(df)
+    assert df.attrs["warnings"] == []
+
+
+def test_semicolon_file_with_decimal_commas():
+    df = load("date;a;b\n2024-01-01;1,5;10\n2024-01-02;2,5;20\n2024-01-03;3,5;30\n")
+    assert_plain(df)
+
+
+def test_crlf_and_lone_cr_line_endings():
+    assert_plain(load(PLAIN.replace("\n", "\r\n")))
+    assert_plain(load(PLAIN.replace("\n", "\r")))
+
+
+def test_utf8_bom_is_not_part_of_the_first_name():
+    df = load(b"\xef\xbb\xbf" + PLAIN.encode())
+    assert_plain(df)
+    assert df.attrs["warnings"] == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_with_or_without_bom(encoding):
+    assert_plain(load(PLAIN.encode(encoding)))
+
+
+def test_latin1_text_is_decoded_and_reported():
+    text = "date,température,b\n2024-01-01,1.5,10\n2024-01-02,2.5,20\n2024-01-03,3.5,30\n"
+    df = load(text.encode("latin-1"))
+    assert list(df.columns) == ["température", "b"]
+    assert "not UTF-8" in warnings_of(df)
+
+
+def test_non_utf8_byte_after_the_sniffed_start_falls_back_to_a_legacy_encoding():
+    rows = "".join(f"{i},{i * 0.5}\n" for i in range(20_000))
+    raw = ("n,value\n" + rows).encode() + "1,2\n".encode() + "9,ñ\n".encode("latin-1")
+    assert len(raw) > 70_000
+    df = load(raw)
+    assert len(df) == 20_002
+    assert "Windows-1252" in warnings_of(df)
+
+
+def test_multibyte_character_across_the_sniffing_boundary_stays_utf8():
+    header = "a,t" + "t" * 1529 + "\n"
+    prefix = header + "1,x\n" * 16_000
+    raw = (prefix + "2,é\n").encode("utf-8")
+    assert raw.index("é".encode()) == 65_535  # first byte inside the sniffed 64 KiB, second outside
+    df = load(raw)
+    assert "not UTF-8" not in warnings_of(df)
+    assert len(df) == 16_001
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def test_quoted_numbers_are_numbers():
+    df = load('a,b\n"1.5","2"\n"3",4\n')
+    np.testing.assert_array_equal(df.to_numpy(), np.float32([[1.5, 2], [3, 4]]))
+    assert df.attrs["warnings"] == []
+
+
+def test_quoted_thousands_separators_are_read():
+    df = load('a,b\n"1,234.5",1\n"12,000",2\n')
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1234.5, 12000]))
+
+
+def test_missing_values_are_filled_forward_then_backward_and_counted():
+    df = load("a,b\n,1\n2,NA\n,NaN\n4,null\n5,6\n")
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([2, 2, 2, 4, 5]))
+    np.testing.assert_array_equal(df["b"].to_numpy(), np.float32([1, 1, 1, 1, 6]))
+    assert '5 missing values in columns "a", "b" were filled' in warnings_of(df)
+
+
+def test_infinities_become_missing_and_are_reported():
+    df = load("a\n1\ninf\n-inf\n4\n")
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1, 1, 1, 4]))
+    assert "2 infinite values were treated as missing." in df.attrs["warnings"]
+
+
+def test_values_beyond_float32_are_clipped_and_reported():
+    df = load("a\n1e300\n-1e39\n2\n")
+    big = np.finfo(np.float32).max
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([big, -big, 2]))
+    assert "2 values were beyond the 32-bit float range" in warnings_of(df)
+
+
+def test_mixed_type_column_keeps_its_numbers():
+    df = load("a,b\n1,x\n2,y\nabc,z\n4,w\n")
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1, 2, 2, 4]))
+    text = warnings_of(df)
+    assert "1 value in column \"a\" is not a number (for example 'abc')" in text
+    assert 'Column "b" holds text, not numbers, and was dropped.' in text
+
+
+def test_boolean_column_becomes_zero_and_one():
+    np.testing.assert_array_equal(load("a\nTrue\nFalse\n")["a"].to_numpy(), np.float32([1, 0]))
+
+
+def test_empty_column_is_dropped_and_reported():
+    df = load("a,empty,b\n1,,2\n3,,4\n")
+    assert list(df.columns) == ["a", "b"]
+    assert 'Column "empty" has no values and was dropped.' in df.attrs["warnings"]
+
+
+def test_trailing_delimiter_on_every_row_adds_no_column():
+    df = load("a,b,\n1,2,\n3,4,\n")
+    assert list(df.columns) == ["a", "b"]
+
+
+def test_rows_with_too_many_fields_are_skipped_and_counted():
+    df = load("a,b\n1,2\n3,4,5\n6,7\n8,9\n")
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1, 6, 8]))
+    assert "1 row had more values than the header has columns and was skipped." in df.attrs["warnings"]
+
+
+def test_short_rows_are_padded_with_missing_values():
+    df = load("a,b\n1,2\n3\n5,6\n")
+    np.testing.assert_array_equal(df["b"].to_numpy(), np.float32([2, 2, 6]))
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+def test_duplicate_names_are_made_unique():
+    df = load("a,a,b,a_2\n1,2,3,4\n")
+    assert list(df.columns) == ["a", "a_3", "b", "a_2"]
+    assert 'Some columns shared a name, so they were renamed: "a" became "a_3".' in df.attrs["warnings"]
+
+
+def test_unnamed_index_column_from_pandas_is_dropped():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]})
+    df = load(frame.to_csv())
+    assert list(df.columns) == ["a", "b"]
+    assert "The first column had no name and only numbered the rows, so it was dropped." in df.attrs["warnings"]
+
+
+def test_unnamed_first_column_with_data_is_kept_under_a_position_name():
+    df = load(",a\n5,1\n9,2\n")
+    assert list(df.columns) == ["column_1", "a"]
+
+
+def test_names_that_look_like_html_or_formulas_are_kept_as_plain_text():
+    names = ["<script>alert(1)</script>", "=SUM(A1:A2)", "+cmd|' /C calc'!A0", "@user", "<b>bold</b>"]
+    header = ",".join('"' + n.replace('"', '""') + '"' for n in names)
+    df = load(header + "\n" + ",".join(["1"] * len(names)) + "\n")
+    assert list(df.columns) == names
+
+
+def test_names_with_newlines_and_extreme_length_are_tidied():
+    long_name = "x" * 150
+    df = load(f'"two\nlines",{long_name}\n1,2\n')
+    assert df.columns[0] == "two lines"
+    assert df.columns[1] == "x" * 99 + "…"
+    assert "1 column name was longer than 100 characters and shortened." in df.attrs["warnings"]
+
+
+def test_headerless_numeric_file_gets_position_names():
+    df = load("1,2\n3,4\n")
+    assert list(df.columns) == ["column_1", "column_2"]
+    assert len(df) == 2
+
+
+# --- time index --------------------------------------------------------------------------
+
+
+def test_unsorted_timestamps_are_sorted():
+    df = load("date,a\n2024-01-03,3\n2024-01-01,1\n2024-01-02,2\n")
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1, 2, 3]))
+    assert 'Rows were not in time order, so they were sorted by "date".' in df.attrs["warnings"]
+
+
+def test_duplicate_timestamps_are_averaged():
+    df = load("time,a\n2024-01-01,1\n2024-01-02,2\n2024-01-01,5\n")
+    assert len(df) == 2
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([3, 2]))
+    assert "1 row repeated an earlier timestamp" in warnings_of(df)
+
+
+def test_rows_without_a_readable_date_are_dropped():
+    df = load("date,a\n2024-01-01,1\nnot a date,2\n2024-01-03,3\n2024-01-04,4\n2024-01-05,5\n")
+    np.testing.assert_array_equal(df["a"].to_numpy(), np.float32([1, 3, 4, 5]))
+    assert '1 row had no readable date in "date" and was dropped.' in df.attrs["warnings"]
+
+
+def test_dates_in_other_formats_and_time_zones():
+    df = load("when,a\n01/02/2024 10:00,1\n01/03/2024 10:00,2\n")
+    assert list(df.index) == list(pd.to_datetime(["2024-01-02 10:00", "2024-01-03 10:00"]))
+    df = load("t,a\n2024-01-01T00:00:00+02:00,1\n2024-01-01T00:00:00+00:00,2\n")
+    assert list(df.index) == list(pd.to_datetime(["2023-12-31 22:00", "2024-01-01 00:00"]))
+
+
+def test_date_column_does_not_have_to_come_first_and_extra_date_columns_are_dropped():
+    df = load("a,stamp,other\n1,2024-01-01,2023-05-05\n2,2024-01-02,2023-05-06\n")
+    assert df.index.name == "stamp" and list(df.columns) == ["a"]
+    assert 'Column "other" also holds dates; only "stamp" is used as the time index' in warnings_of(df)
+
+
+def test_without_dates_the_index_is_a_range():
+    df = load("a,b\n1,2\n3,4\n")
+    assert isinstance(df.index, pd.RangeIndex)
+
+
+# --- shapes ------------------------------------------------------------------------------
+
+
+def test_single_row():
+    df = load("a,b\n1,2\n")
+    assert df.shape == (1, 2)
+
+
+def test_single_column():
+    np.testing.assert_array_equal(load("a\n1\n2\n")["a"].to_numpy(), np.float32([1, 2]))
+
+
+def test_very_wide_file():
+    n = 3000
+    header = ",".join(f"s{i}" for i in range(n))
+    rows = "\n".join(",".join(str(r * n + i) for i in range(n)) for r in range(4))
+    df = load(header + "\n" + rows + "\n")
+    assert df.shape == (4, n)
+    assert df.iloc[3, n - 1] == np.float32(4 * n - 1)
+
+
+# --- sources -----------------------------------------------------------------------------
+
+
+def test_path_file_like_and_text_file_like_sources(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text(PLAIN)
+    for source in (path, str(path)):
+        df = load_csv(source)
+        assert_contract(df)
+        assert_plain(df)
+        assert df.attrs["source"] == "plain.csv"
+    stream = io.BytesIO(PLAIN.encode())
+    stream.read()  # an uploader may hand over a stream that was already read
+    stream.name = "upload.csv"
+    df = load_csv(stream)
+    assert_plain(df)
+    assert df.attrs["source"] == "upload.csv"
+    assert_plain(load_csv(io.StringIO(PLAIN)))
+    assert load_csv(PLAIN.encode(), name="mine").attrs["source"] == "mine"
+
+
+def test_missing_path_directory_and_wrong_type_are_refused(tmp_path):
+    refuse_path = lambda source, match: pytest.raises(DataError, match=match)  # noqa: E731
+    with refuse_path(None, "No file was found"):
+        load_csv(tmp_path / "nope.csv")
+    with refuse_path(None, "is a folder, not a file"):
+        load_csv(tmp_path)
+    with refuse_path(None, "Cannot read data from a int"):
+        load_csv(42)
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [b"", b"   \n\t\r\n  ", b"\n\n\n"])
+def test_empty_or_whitespace_only(raw):
+    refuse(raw, "The file is empty")
+
+
+def test_header_without_rows():
+    refuse(b"a,b,c\n", "has a header but no data rows")
+
+
+def test_no_numeric_column():
+    refuse(b"name,city\nann,paris\nbob,rome\n", "No column in this file holds numbers")
+    refuse(b"date\n2024-01-01\n2024-01-02\n", "No column in this file holds numbers")
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (gzip.compress(PLAIN.encode()), "gzip-compressed"),
+        (bz2.compress(PLAIN.encode()), "bzip2-compressed"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "PNG image"),
+        (b"%PDF-1.7\n" + bytes(range(256)), "PDF document"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "Excel .xls"),
+        (bytes(range(256)) * 8, "does not look like text"),
+        (b"a,b\n1,2\x00\x00\x003\n", "does not look like text"),
+    ],
+)
+def test_binary_and_compressed_bytes(raw, match):
+    refuse(raw, match)
+
+
+def test_zip_archive():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data.csv", PLAIN)
+    refuse(buffer.getvalue(), "zip archive")
+
+
+def test_unclosed_quote():
+    refuse(b'a,b\n"1,2\n3,4\n', "quote mark")
+
+
+def test_limits_are_named_constants_with_clear_messages(monkeypatch, tmp_path):
+    assert MAX_BYTES == 200 * 1024 * 1024 and MAX_ROWS > 1_000_000 and MAX_COLUMNS >= 1000
+    monkeypatch.setattr(loader, "MAX_COLUMNS", 3)
+    refuse(b"a,b,c,d\n1,2,3,4\n", "4 columns, more than the 3 allowed")
+    monkeypatch.setattr(loader, "MAX_ROWS", 3)
+    refuse(b"a\n1\n2\n3\n4\n", "more than 3 rows")
+    assert len(load("a\n1\n2\n3\n")) == 3
+    monkeypatch.setattr(loader, "MAX_BYTES", 10)
+    refuse(b"a\n1\n2\n3\n4\n5\n", "larger than")
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"a\n1\n2\n3\n4\n5\n")
+    with pytest.raises(DataError, match="larger than"):
+        load_csv(path)
