@@ -49,6 +49,13 @@ def make_batch(frame: pd.DataFrame, series: list[str], input_size: int, size: in
     return Batch(
         values=np.ascontiguousarray(cut.values[starts]),
         starts=starts,
-        labels=tuple(str(cut.index[i]) for i in starts),
+        labels=_labels(cut.index[starts]),
         series=tuple(cut.columns),
     )
+
+
+def _labels(index: pd.Index) -> tuple[str, ...]:
+    """Index labels as short text: dates without a time of day when every time is midnight."""
+    if isinstance(index, pd.DatetimeIndex) and (index == index.normalize()).all():
+        return tuple(index.strftime("%Y-%m-%d"))
+    return tuple(str(label) for label in index)

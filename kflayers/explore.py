@@ -13,12 +13,13 @@ import dataclasses
 import io
 import json
 import threading
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
 import kflayers
+from kflayers import probes
 from kflayers.layers.base import BATCH_STATS, StagedLayer, stage_mode
 
 # Building seeds keras' global random state; one build at a time keeps that
@@ -56,6 +57,61 @@ def trace_arrays(layer: StagedLayer, inputs, training: bool, seed: int, **call_k
     else:
         stages = layer.trace(inputs, training=False, **call_kwargs)
     return {name: keras.ops.convert_to_numpy(tensor) for name, tensor in stages.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    """The stages of a layer for a given input shape, one entry per stage in data-flow order."""
+
+    names: list[str]
+    shapes: list[tuple]
+    params: list[int]
+    descriptions: list[str]
+
+
+def pipeline(layer: StagedLayer, input_shape) -> Pipeline:
+    """Each stage's name, shape, weight count and description, without running real data."""
+    shapes = probes.stage_shapes(layer, input_shape)
+    counts = probes.parameter_counts(layer)
+    descriptions = layer.stage_descriptions()
+    names = list(shapes)
+    return Pipeline(names, [tuple(shapes[n]) for n in names], [int(counts.get(n, 0)) for n in names],
+                    [descriptions[n] for n in names])
+
+
+@dataclasses.dataclass(frozen=True)
+class DropoutSummary:
+    """What the app draws from the Monte Carlo dropout probe.
+
+    Attributes:
+        stages: stage names in data-flow order.
+        stage_std: the standard deviation over samples, averaged over all values of each stage.
+        output_mean, output_std: mean and std over samples of the layer's output, shaped like the output.
+    """
+
+    stages: list[str]
+    stage_std: list[float]
+    output_mean: np.ndarray
+    output_std: np.ndarray
+
+
+def dropout_summary(layer: StagedLayer, inputs, samples: int, seed: int) -> DropoutSummary:
+    """Monte Carlo dropout through every stage, summarised for the per-stage bars and the output band."""
+    spread = probes.dropout_variance(layer, inputs, samples=samples, seed=seed)
+    names = list(spread)
+    output_mean, output_std = spread[names[-1]]
+    return DropoutSummary(names, [float(np.mean(std)) for _, std in spread.values()],
+                          np.asarray(output_mean), np.asarray(output_std))
+
+
+def mode_difference(layer: StagedLayer, inputs, seed: int) -> dict[str, float]:
+    """Mean |training - inference| per stage, in data-flow order (dropout masks drawn from `seed`)."""
+    return dict(probes.mode_difference(layer, inputs, seed=seed))
+
+
+def feature_impact(layer: StagedLayer, inputs) -> np.ndarray:
+    """(n_series, n_series): how much output series j moves when input series i is flattened to its mean."""
+    return np.asarray(probes.feature_impact(layer, inputs), dtype=np.float64)
 
 
 @dataclasses.dataclass(frozen=True)

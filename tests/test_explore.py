@@ -34,8 +34,7 @@ def test_make_batch_takes_evenly_spaced_zscored_windows():
     # 16 windows (starts 0..15); four spread evenly: 0, 5, 10, 15.
     assert batch.starts.tolist() == [0, 5, 10, 15]
     assert batch.shape == (4, 5, 2) and batch.series == ("b", "a")
-    assert batch.labels == ("2024-01-01 00:00:00", "2024-01-06 00:00:00", "2024-01-11 00:00:00",
-                            "2024-01-16 00:00:00")
+    assert batch.labels == ("2024-01-01", "2024-01-06", "2024-01-11", "2024-01-16")
     a = frame["a"].to_numpy()
     expected = (a - a.mean()) / a.std()
     np.testing.assert_allclose(batch.values[2, :, 1], expected[10:15], rtol=1e-6)
@@ -45,6 +44,12 @@ def test_make_batch_takes_evenly_spaced_zscored_windows():
 def test_make_batch_takes_all_windows_when_fewer_exist():
     batch = make_batch(pd.DataFrame({"a": np.arange(6.0)}), ["a"], input_size=4, size=10)
     assert batch.starts.tolist() == [0, 1, 2]
+    assert batch.labels == ("0", "1", "2")
+
+
+def test_make_batch_labels_keep_the_time_of_day_when_there_is_one():
+    frame = pd.DataFrame({"a": np.arange(4.0)}, index=pd.date_range("2024-01-01", periods=4, freq="h"))
+    assert make_batch(frame, ["a"], input_size=3, size=2).labels == ("2024-01-01 00:00:00", "2024-01-01 01:00:00")
 
 
 def test_make_batch_too_few_rows_is_a_data_error():

@@ -81,7 +81,8 @@ def input_output(inputs: np.ndarray, outputs: np.ndarray, series_names: Sequence
             )
     figure.update_xaxes(title_text="time step in window")
     figure.update_yaxes(title_text="value (z-scored)", row=1, col=1)
-    base_layout(figure, height=340)
+    base_layout(figure, height=380)
+    figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), margin=dict(t=30))
     caption = (
         "The chosen window going into the layer (left) and coming out (right), one coloured line per series on "
         "the same scale: where the right panel departs from the left is what the layer added."

@@ -1,0 +1,59 @@
+"""Feature & Temporal Mixing: TSMixer's two MLP blocks, stage by stage."""
+
+import streamlit as st
+
+from ui import controls, page
+
+page.setup(__file__)
+current = page.data_sidebar()
+
+from kflayers import explore  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from ui import layers  # noqa: E402
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "swish", "linear")
+n_series, input_size = current.batch.shape[2], current.batch.shape[1]
+
+with st.sidebar:
+    st.header("Layer")
+    class_name = controls.select(
+        "Layer", "mix_layer", ["FeatureMixing", "TemporalMixing"], "FeatureMixing", radio=True,
+        help="FeatureMixing mixes the series at each time step; TemporalMixing mixes the time steps of each series.")
+    config = {"n_series": n_series, "input_size": input_size}
+    if class_name == "FeatureMixing":
+        config["ff_dim"] = controls.slider(
+            "ff_dim", "mix_ff_dim", 1, 256, 64, 1,
+            help="Hidden units of the MLP across series: every time step's series vector is projected to "
+                 "ff_dim units and back.")
+    config["dropout"] = controls.slider(
+        "dropout", "mix_dropout", 0.0, 0.9, 0.1, 0.05,
+        help="Rate of the dropout after each Dense layer; active in training mode only.")
+    config["activation"] = controls.select(
+        "activation", "mix_activation", ACTIVATIONS, "relu",
+        help="The keras activation after the first Dense layer.")
+    st.caption(f"n_series = {n_series} and input_size = {input_size} come from the batch.")
+    training = layers.mode_toggle("mix_training")
+
+st.title("Feature & Temporal Mixing")
+if class_name == "FeatureMixing":
+    st.write("FeatureMixing normalises the window, then runs a two-layer MLP across the series of every time "
+             "step (the same weights at every step) and adds the result back to its input.")
+else:
+    st.write("TemporalMixing normalises the window, then runs one Dense layer along time, separately for every "
+             "series (the same weights for all series), and adds the result back to its input. Its hidden size "
+             "is input_size, so it has no ff_dim.")
+
+choice = layers.LayerChoice.of(class_name, config, current)
+inputs = current.batch.values
+stages = layers.trace(choice, training, inputs)
+
+layers.pipeline_section(choice)
+window = layers.activations_section(
+    choice, stages, current,
+    lambda stage, array, index: explore.mixing_stage_view(class_name, stage, array, index, n_series), "mix")
+layers.input_output_section(stages, current, window, training)
+layers.probes_section(choice, inputs, current, window, "mix")
+layers.impact_section(
+    choice, inputs, current,
+    note="TemporalMixing never mixes series, so everything off the diagonal should be zero."
+    if class_name == "TemporalMixing" else "")
+layers.export_section(choice, stages, training)

@@ -1,0 +1,231 @@
+"""The Streamlit app through streamlit.testing: pages render, controls change the figures, uploads behave.
+
+Figures are read as the plotly JSON the browser would receive, so the
+assertions are on what a user would see (trace values, axis labels, shapes
+written into the pipeline diagram).
+"""
+
+import base64
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIXING = "pages/1_Feature_and_Temporal_Mixing.py"
+TIMEOUT = 180  # a layer page's first run imports TensorFlow on a loaded 2-core machine
+
+US_MACRO_FIRST_SEVEN = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1"]
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _figures(at: AppTest) -> dict[str, dict]:
+    """Every plotly figure on the page, by the key the page gave it."""
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def _array(value) -> np.ndarray:
+    """A plotly JSON array as numpy (plotly sends numpy data as base64 typed arrays)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(value, dtype=float)
+
+
+def _csv(columns: list[str], rows: int = 60) -> bytes:
+    rng = np.random.default_rng(0)
+    lines = ["date," + ",".join(columns)]
+    for day in range(rows):
+        values = ",".join(f"{v:.4f}" for v in rng.normal(size=len(columns)))
+        lines.append(f"2024-{1 + day // 28:02d}-{1 + day % 28:02d},{values}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.radio(key="source").set_value("upload")
+    _run(at)
+    at.file_uploader[0].set_value((name, content, "text/csv"))
+    return _run(at)
+
+
+def _pipeline_texts(figure: dict) -> list[str]:
+    return [a["text"] for a in figure["layout"]["annotations"] if a.get("text")]
+
+
+def _all_text(at: AppTest) -> list[str]:
+    """Everything the page renders as markdown (where user text could turn into links or markup)."""
+    elements = [*at.markdown, *at.caption, *at.warning, *at.error, *at.info, *at.title, *at.subheader]
+    return [str(el.value) for el in elements]
+
+
+def test_home_page_loads_without_tensorflow():
+    code = ("import sys\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            "at = AppTest.from_file('app.py', default_timeout=120).run()\n"
+            "assert not at.exception, at.exception\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_home_page_shows_the_default_sample_batch_and_tour():
+    at = _run(_app())
+    preview = _figures(at)["preview"]
+    assert [trace["name"] for trace in preview["data"]] == US_MACRO_FIRST_SEVEN
+    assert any("(16, 32, 7)" in text for text in _all_text(at))
+    assert [s.label for s in at.slider] == ["Window length", "Windows in the batch"]
+    page_links = [el.proto.label for el in at.get("page_link")]
+    assert "Feature & Temporal Mixing" in page_links
+
+
+def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
+    at = _run(_app().switch_page(MIXING))
+    figures = _figures(at)
+    assert list(figures) == ["pipeline", "heatmap", "histogram", "input_output", "dropout_band", "dropout_std",
+                             "mode_difference", "impact"]
+    texts = _pipeline_texts(figures["pipeline"])
+    assert [t.split("<br>")[0] for t in texts] == [
+        "<b>input</b>", "<b>flatten</b>", "<b>batch_norm</b>", "<b>reshape</b>", "<b>dense_1</b>",
+        "<b>activation</b>", "<b>dropout_1</b>", "<b>dense_2</b>", "<b>dropout_2</b>", "<b>residual</b>"]
+    # dense_1: 7 inputs x 64 units + 64 biases; dense_2: 64 x 7 + 7; batch norm: 4 x 224.
+    assert texts[4] == "<b>dense_1</b><br>(16, 32, 64)<br>512 weights"
+    assert texts[7] == "<b>dense_2</b><br>(16, 32, 7)<br>455 weights"
+    assert texts[2] == "<b>batch_norm</b><br>(16, 224)<br>896 weights"
+    assert figures["impact"]["data"][0]["x"] == US_MACRO_FIRST_SEVEN
+    assert len(at.get("download_button")) == 3
+    assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
+        in at.code[0].value
+    assert [s.label for s in at.slider if s.label in ("ff_dim", "dropout")] == ["ff_dim", "dropout"]
+
+
+def test_ff_dim_and_dropout_change_what_the_figures_show():
+    at = _run(_app().switch_page(MIXING))
+    before = _figures(at)
+    at.slider(key="mix_ff_dim").set_value(8)
+    after_ff = _figures(_run(at))
+    assert _pipeline_texts(after_ff["pipeline"])[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
+    assert not np.allclose(_array(after_ff["heatmap"]["data"][0]["z"]), _array(before["heatmap"]["data"][0]["z"]))
+    assert not np.allclose(_array(after_ff["impact"]["data"][0]["z"]), _array(before["impact"]["data"][0]["z"]))
+
+    at.slider(key="mix_dropout").set_value(0.5)
+    after_dropout = _figures(_run(at))
+    std_before = _array(after_ff["dropout_std"]["data"][0]["y"])
+    std_after = _array(after_dropout["dropout_std"]["data"][0]["y"])
+    # More dropout, more spread at the output; none before the first dropout stage.
+    assert std_after[-1] > std_before[-1] > 0
+    np.testing.assert_allclose(std_after[:6], 0, atol=1e-6)
+
+    at.slider(key="mix_dropout").set_value(0.0)
+    no_dropout = _figures(_run(at))
+    np.testing.assert_allclose(_array(no_dropout["dropout_std"]["data"][0]["y"]), 0, atol=1e-6)
+
+
+def test_training_mode_switches_the_shown_trace():
+    at = _run(_app().switch_page(MIXING))
+    inference = _figures(at)["input_output"]
+    at.toggle(key="mix_training").set_value(True)
+    training = _figures(_run(at))["input_output"]
+    assert training["layout"]["annotations"][1]["text"] == "output (training mode)"
+    trained = np.array([_array(t["y"]) for t in training["data"] if t["xaxis"] == "x2"])
+    inferred = np.array([_array(t["y"]) for t in inference["data"] if t["xaxis"] == "x2"])
+    assert trained.shape == inferred.shape == (7, 32)
+    assert not np.allclose(trained, inferred)
+
+
+def test_temporal_mixing_has_no_ff_dim_and_mixes_no_series():
+    at = _run(_app().switch_page(MIXING))
+    at.radio(key="mix_layer").set_value("TemporalMixing")
+    _run(at)
+    assert "ff_dim" not in [s.label for s in at.slider]
+    impact = _array(_figures(at)["impact"]["data"][0]["z"])
+    assert impact.shape == (7, 7)
+    assert np.all(np.diag(impact) > 0)
+    np.testing.assert_allclose(impact - np.diag(np.diag(impact)), 0, atol=1e-6)
+    assert "kflayers.TemporalMixing(" in at.code[0].value
+
+
+def test_a_good_upload_changes_the_data_on_every_page():
+    at = _run(_app())
+    _upload(at, "mine.csv", _csv(["alpha", "beta", "gamma"]))
+    assert [t["name"] for t in _figures(at)["preview"]["data"]] == ["alpha", "beta", "gamma"]
+    assert any("(16, 32, 3)" in text for text in _all_text(at))
+    at.switch_page(MIXING)
+    _run(at)
+    figures = _figures(at)
+    assert figures["impact"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
+    assert _pipeline_texts(figures["pipeline"])[0] == "<b>input</b><br>(16, 32, 3)<br>no weights"
+    assert any("mine" in text for text in _all_text(at))
+
+
+def test_a_bad_upload_shows_the_error_and_keeps_the_previous_data():
+    at = _run(_app())
+    _upload(at, "good.csv", _csv(["alpha", "beta"]))
+    _upload(at, "bad.csv", gzip.compress(b"a,b\n1,2\n"))
+    assert [e.value for e in at.error] == [
+        "This is a gzip\\-compressed file\\, not a CSV text file\\; extract or export the table as CSV and "
+        "upload that\\."]
+    assert [t["name"] for t in _figures(at)["preview"]["data"]] == ["alpha", "beta"]
+    assert any("previous file" in i.value for i in at.info)
+
+
+def test_a_bad_first_upload_keeps_the_sample():
+    at = _run(_app())
+    _upload(at, "empty.csv", b"")
+    assert len(at.error) == 1 and "empty" in at.error[0].value
+    assert [t["name"] for t in _figures(at)["preview"]["data"]] == US_MACRO_FIRST_SEVEN
+
+
+def test_uploaded_names_are_shown_as_text_not_markup():
+    names = ["**bold**", "<b>x</b>", "[l](javascript:alert(1))", "=SUM(A1)"]
+    at = _run(_app())
+    _upload(at, "<img src=x>[f](http://e.com).csv", _csv(names))
+    assert at.multiselect(key="series").value == names  # widget options are plain text
+    assert [t["name"] for t in _figures(at)["preview"]["data"]] == [
+        "**bold**", "&lt;b&gt;x&lt;/b&gt;", "[l](javascript:alert(1))", "=SUM(A1)"]
+    for text in _all_text(at):
+        assert "<b>" not in text and "](" not in text and "<img" not in text, text
+
+
+def test_page_switches_keep_the_data_and_the_layer_settings():
+    at = _run(_app())
+    at.selectbox(key="sample").set_value("tech_stocks")
+    at.slider(key="window").set_value(20)
+    _run(at)
+    at.switch_page(MIXING)
+    _run(at)
+    assert _pipeline_texts(_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    at.slider(key="mix_ff_dim").set_value(12)
+    _run(at)
+    at.switch_page("app.py")
+    _run(at)
+    assert at.slider(key="window").value == 20 and at.selectbox(key="sample").value == "tech_stocks"
+    at.switch_page(MIXING)
+    _run(at)
+    assert at.slider(key="mix_ff_dim").value == 12
+
+
+def test_the_address_bar_is_a_link_to_the_same_view():
+    at = _app()
+    at.query_params.update({"sample": "tech_stocks", "window": "20", "mix_ff_dim": "8", "mix_dropout": "0.3",
+                            "batch": "not a number"})
+    _run(at.switch_page(MIXING))
+    assert at.slider(key="mix_ff_dim").value == 8 and at.slider(key="mix_dropout").value == pytest.approx(0.3)
+    assert _pipeline_texts(_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    assert at.query_params["batch"] == "16"  # the unreadable value fell back to the default
+    assert at.query_params["mix_ff_dim"] == "8" and at.query_params["window"] == "20"

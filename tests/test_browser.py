@@ -1,0 +1,131 @@
+"""The app in a real browser: every page by deep link, a slider moved, screenshots kept.
+
+Starts `streamlit run app.py` on a free loopback port and drives Debian's
+chromium through Playwright (which cannot download its own browser here).
+Screenshots go to test-artifacts/screenshots/ (printed at the start); look
+at them after a change to the pages.
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+# A layer page's first run imports TensorFlow and builds the layer: allow for a loaded 2-core machine.
+RUN_TIMEOUT_MS = 120_000
+
+# (URL path, screenshot name, text that shows the page has run, slider label to move,
+#  text the page must show once the slider is at value v)
+PAGES = [
+    ("", "home", "What the layers receive", "Window length", "shape ({batch}, {v}, 7)"),
+    ("Feature_and_Temporal_Mixing", "feature_and_temporal_mixing", "Cross-series impact", "ff_dim",
+     "(16, 32, {v})"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not start: " + process.stderr.read().decode(errors="replace"))
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium (apt-get install -y chromium).")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {SHOTS}")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def _wait_until_idle(page) -> None:
+    page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
+
+
+def _slider(page, label: str):
+    return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+
+
+def _screenshot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to that block's height."""
+    page.wait_for_function("() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart']\")]"
+                           ".every(c => c.querySelector('.main-svg'))", timeout=30_000)
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": min(height, 12_000)})
+    page.wait_for_timeout(800)  # plotly redraws after the resize
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": width, "height": 1000})
+
+
+@pytest.mark.parametrize("path, name, ready_text, slider, moved_text", PAGES, ids=[p[1] for p in PAGES])
+def test_page_by_deep_link_renders_and_follows_a_slider(server, browser, path, name, ready_text, slider,
+                                                         moved_text):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # a fresh session
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/{path}")
+        page.get_by_text(ready_text).first.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        _screenshot(page, name)
+
+        handle = _slider(page, slider)
+        before = handle.input_value()
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        after = int(handle.input_value())
+        assert after == int(before) + 1
+        expected = moved_text.format(v=after, batch=16)
+        page.wait_for_function("text => document.querySelector(\"[data-testid='stMain']\").textContent"
+                               ".includes(text)", arg=expected, timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        _screenshot(page, f"{name}_after_slider")
+    finally:
+        context.close()

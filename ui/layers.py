@@ -1,0 +1,177 @@
+"""The sections of a layer page, and the caches that keep a slider move cheap.
+
+A page describes its layer as a `LayerChoice` (class, config, seed, batch)
+and calls the sections it needs. Built layers are cached as resources, shared
+by all sessions and never changed (training-mode traces and probes leave a
+layer untouched); traces and probe results are cached as data, so each
+session gets its own copy. Importing this module loads TensorFlow: only the
+layer pages do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from kflayers import explore, figures
+from ui import controls, data, show
+
+MC_SAMPLES = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerChoice:
+    """Everything that determines a layer and what it is fed.
+
+    Attributes:
+        class_name: the kflayers layer, e.g. "FeatureMixing".
+        config: its constructor arguments, as sorted (name, value) pairs (hashable, so they key the caches).
+        seed: seeds initial weights and dropout masks.
+        data_key: identifies the batch (see `ui.data.Current.key`).
+        input_shape: the batch's shape.
+    """
+
+    class_name: str
+    config: tuple
+    seed: int
+    data_key: str
+    input_shape: tuple
+
+    @classmethod
+    def of(cls, class_name: str, config: dict, current: data.Current) -> "LayerChoice":
+        return cls(class_name, tuple(config.items()), current.seed, current.key, current.batch.shape)
+
+    @property
+    def build_shape(self) -> tuple:
+        return (None, *self.input_shape[1:])
+
+
+@st.cache_resource(max_entries=16, show_spinner="Building the layer…")
+def layer(choice: LayerChoice):
+    """The built layer (shared by every session: nothing may change it)."""
+    return explore.build_layer(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
+
+
+@st.cache_data(max_entries=64, show_spinner="Tracing the layer…")
+def trace(choice: LayerChoice, training: bool, _inputs: np.ndarray) -> dict[str, np.ndarray]:
+    return explore.trace_arrays(layer(choice), _inputs, training, choice.seed)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the layer with dropout many times…")
+def _dropout(choice: LayerChoice, samples: int, _inputs: np.ndarray) -> explore.DropoutSummary:
+    return explore.dropout_summary(layer(choice), _inputs, samples, choice.seed)
+
+
+@st.cache_data(max_entries=32, show_spinner="Comparing training and inference mode…")
+def _mode_difference(choice: LayerChoice, _inputs: np.ndarray) -> dict[str, float]:
+    return explore.mode_difference(layer(choice), _inputs, choice.seed)
+
+
+@st.cache_data(max_entries=32, show_spinner="Flattening each series in turn…")
+def _impact(choice: LayerChoice, _inputs: np.ndarray) -> np.ndarray:
+    return explore.feature_impact(layer(choice), _inputs)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _pipeline(choice: LayerChoice) -> explore.Pipeline:
+    return explore.pipeline(layer(choice), choice.input_shape)
+
+
+def mode_toggle(key: str) -> bool:
+    """The training/inference switch; True means training mode."""
+    return controls.toggle(
+        "Training mode", key, False,
+        help="Off: inference (batch normalisation uses its moving statistics, dropout is off). On: training "
+             "(batch statistics and seeded dropout masks; the layer's statistics are not updated).")
+
+
+def pipeline_section(choice: LayerChoice) -> None:
+    st.subheader("Pipeline")
+    rows = _pipeline(choice)
+    show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key="pipeline")
+
+
+def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], current: data.Current,
+                        view: Callable[[str, np.ndarray, int], explore.StageView], key_prefix: str) -> int:
+    """Heatmap and distribution of a chosen stage for a chosen window; returns the chosen window."""
+    st.subheader("Activations")
+    descriptions = type(layer(choice)).stage_descriptions()
+    names = list(stages)
+    left, right = st.columns(2)
+    with left:
+        stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
+                                format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
+                                help="Which stage of the forward pass to look at, in data-flow order.")
+    with right:
+        window = window_select(current, f"{key_prefix}_window")
+    shown = view(stage, stages[stage], window)
+    row_labels = list(current.batch.series) if shown.series_rows else None
+    show.chart(figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", row_labels, shown.note),
+               key="heatmap")
+    show.chart(figures.stage_histogram(stages[stage][window], stages[stage], stage), key="histogram")
+    return window
+
+
+def window_select(current: data.Current, key: str) -> int:
+    """Which window of the batch to show (labelled by where it starts in the data)."""
+    labels = current.batch.labels
+    return controls.select("Window", key, list(range(len(labels))), 0,
+                           format_func=lambda i: f"window {i} (starts {labels[i]})",
+                           help="One window of the batch; all windows go through the layer together.")
+
+
+def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool) -> None:
+    st.subheader("Input and output")
+    output = list(stages.values())[-1]
+    mode = "training" if training else "inference"
+    show.chart(figures.input_output(stages["input"][window], output[window], current.batch.series,
+                                    output_title=f"output ({mode} mode)"), key="input_output")
+
+
+def probes_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, window: int,
+                   key_prefix: str) -> None:
+    """Dropout spread (Monte Carlo) and the training-vs-inference difference, per stage."""
+    st.subheader("Dropout and training vs inference")
+    series = controls.select("Series for the dropout band", f"{key_prefix}_band_series", list(current.batch.series),
+                             current.batch.series[0], help="Which output series to draw with its spread.")
+    column = current.batch.series.index(series)
+    summary = _dropout(choice, MC_SAMPLES, inputs)
+    inference = trace(choice, False, inputs)
+    output = list(inference.values())[-1]
+    show.chart(figures.dropout_band(summary.output_mean[window, :, column], summary.output_std[window, :, column],
+                                    output[window, :, column], series, MC_SAMPLES), key="dropout_band")
+    left, right = st.columns(2)
+    with left:
+        show.chart(figures.dropout_std_by_stage(summary.stages, summary.stage_std), key="dropout_std")
+    with right:
+        difference = _mode_difference(choice, inputs)
+        show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
+                   key="mode_difference")
+
+
+def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, note: str = "") -> None:
+    st.subheader("Cross-series impact")
+    if note:
+        st.caption(note)
+    show.chart(figures.impact_matrix(_impact(choice, inputs), current.batch.series), key="impact")
+
+
+def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool) -> None:
+    """The config as JSON, a Python snippet rebuilding the layer, and the shown trace as .npz."""
+    st.subheader("Export")
+    snippet = explore.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
+    mode = "training" if training else "inference"
+    columns = st.columns(3)
+    columns[0].download_button("Config (JSON)", explore.config_json(layer(choice)), file_name=f"{choice.class_name}.json",
+                               mime="application/json", on_click="ignore", icon=":material/download:")
+    columns[1].download_button("Python snippet", snippet, file_name=f"{choice.class_name}.py",
+                               mime="text/x-python", on_click="ignore", icon=":material/download:")
+    columns[2].download_button(f"Trace, {mode} mode (.npz)", lambda: explore.trace_npz(stages),
+                               file_name=f"{choice.class_name}_trace_{mode}.npz",
+                               mime="application/octet-stream", on_click="ignore", icon=":material/download:")
+    st.caption("The snippet builds the same layer with the same initial weights as shown here; the .npz holds "
+               "one array per stage, named as in the pipeline.")
+    st.code(snippet, language="python")
