@@ -142,3 +142,49 @@ def test_config_json_rebuilds_the_layer_with_from_config():
     rebuilt = type(layer).from_config(config)
     assert rebuilt.get_config() == layer.get_config()
     assert isinstance(rebuilt, keras.layers.Layer)
+
+
+def test_pipeline_lists_every_stage_with_shape_weights_and_description():
+    layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=0)
+    rows = explore.pipeline(layer, (4, 8, 3))
+    assert rows.names == list(layer.stage_descriptions())
+    shapes = dict(zip(rows.names, rows.shapes))
+    assert shapes["input"] == (4, 8, 3) and shapes["flatten"] == (4, 24) and shapes["dense_1"] == (4, 8, 4)
+    params = dict(zip(rows.names, rows.params))
+    # BatchNorm over 24 cells: gamma, beta, moving mean, moving variance; Dense 3->4 and 4->3 with biases.
+    assert params == {"input": 0, "flatten": 0, "batch_norm": 96, "reshape": 0, "dense_1": 16, "activation": 0,
+                      "dropout_1": 0, "dense_2": 15, "dropout_2": 0, "residual": 0}
+    assert rows.descriptions == list(layer.stage_descriptions().values())
+
+
+def test_dropout_summary_spread_comes_from_dropout_only():
+    inputs = _inputs()
+    layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=0)
+    summary = explore.dropout_summary(layer, inputs, samples=32, seed=1)
+    assert summary.stages == list(layer.stage_descriptions())
+    assert summary.output_mean.shape == summary.output_std.shape == (4, 8, 3)
+    stage_std = dict(zip(summary.stages, summary.stage_std))
+    assert stage_std["dense_1"] == pytest.approx(0, abs=1e-6) and stage_std["dropout_1"] > 0
+    assert summary.output_std.mean() == pytest.approx(stage_std["residual"])
+
+    quiet = explore.build_layer("FeatureMixing", {**CONFIG, "dropout": 0.0}, (None, 8, 3), seed=0)
+    still = explore.dropout_summary(quiet, inputs, samples=8, seed=1)
+    assert max(still.stage_std) == pytest.approx(0, abs=1e-6)
+    inference = explore.trace_arrays(quiet, inputs, training=False, seed=0)["residual"]
+    np.testing.assert_allclose(still.output_mean, inference, atol=1e-5)
+
+
+def test_mode_difference_is_zero_at_the_input_and_seeded():
+    layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=0)
+    difference = explore.mode_difference(layer, _inputs(), seed=3)
+    assert list(difference) == list(layer.stage_descriptions())
+    assert difference["input"] == 0 and difference["batch_norm"] > 0
+    assert difference == explore.mode_difference(layer, _inputs(), seed=3)
+
+
+def test_feature_impact_of_temporal_mixing_stays_on_the_diagonal():
+    layer = explore.build_layer("TemporalMixing", {"n_series": 3, "input_size": 8, "dropout": 0.2}, (None, 8, 3), 0)
+    impact = explore.feature_impact(layer, _inputs())
+    assert impact.shape == (3, 3) and impact.dtype == np.float64
+    assert np.all(np.diag(impact) > 0)
+    np.testing.assert_allclose(impact - np.diag(np.diag(impact)), 0, atol=1e-6)
