@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kflayers.layers.base import BATCH_STATS, check_positive_int, stage_mode
+from kflayers.layers.base import _RECORDING, BATCH_STATS, check_positive_int, stage_mode
 
 TOTAL = "total"
 """The `parameter_counts()` key of the layer's total parameter count."""
@@ -68,27 +68,46 @@ def _tile_batch(structure, samples: int):
     )
 
 
-def _sample_moments(tensor, samples: int, batch: int):
+def _sample_moments(tensor, samples: int, batch: int, varies: bool):
     """(mean, std) over the `samples` passes of a stage computed on the tiled batch.
 
-    A stage whose leading axis is not the tiled batch (such as a position table
-    of shape (1, time, d_model)) was computed once for all passes: its mean is
-    its value and its std is zero.
+    A stage that cannot vary (`varies` False: recorded before any dropout mask
+    was drawn) or whose leading axis is not the tiled batch (such as a
+    position table of shape (1, time, d_model), computed once for all passes)
+    has its first pass as mean and a std of zero.
 
-    The deviations are taken from the first pass (a shifted two-pass
-    variance), so a stage that is bit-identical in every pass gets a std of
-    exactly 0 and a mean equal to its value, with no rounding residue.
+    Otherwise the deviations are taken from the first pass (a shifted two-pass
+    variance), so a stage that is bit-identical in every pass still gets a std
+    of exactly 0 and a mean equal to its value, with no rounding residue.
     """
     if not keras.backend.is_float_dtype(tensor.dtype):
         tensor = ops.cast(tensor, keras.backend.floatx())
-    if tensor.shape[0] != samples * batch:
-        return tensor, ops.zeros_like(tensor)
+    batch_major = tensor.shape[0] == samples * batch
+    first = tensor[:batch] if batch_major else tensor
+    if not (varies and batch_major):
+        return first, ops.zeros_like(first)
     passes = ops.reshape(tensor, (samples, batch) + tuple(tensor.shape[1:]))
-    first = passes[0]
     deviations = passes - first
     mean_deviation = ops.mean(deviations, axis=0)
     variance = ops.mean(ops.square(deviations - mean_deviation), axis=0)
     return first + mean_deviation, ops.sqrt(variance)
+
+
+class _FirstDrawSeedGenerator(keras.random.SeedGenerator):
+    """A seed generator that notes how many stages the running trace held when the first mask was drawn.
+
+    A stage recorded before any dropout drew its mask was computed before
+    that draw, so it cannot depend on it and needs no reduction over passes:
+    this skips most of the work for the deterministic front of a layer.
+    """
+
+    stages_before_first_draw: int | None = None
+
+    def next(self, ordered=True):
+        recording = _RECORDING.get()
+        if self.stages_before_first_draw is None and recording is not None:
+            self.stages_before_first_draw = len(recording[1])
+        return super().next(ordered=ordered)
 
 
 def _compile(function):
@@ -116,7 +135,7 @@ class _BatchedDropoutPass:
     def __init__(self, layer, samples: int):
         self._layer = weakref.ref(layer)
         self._samples = samples
-        self._seed_generator = keras.random.SeedGenerator(0)
+        self._seed_generator = _FirstDrawSeedGenerator(0)
         self._lock = threading.Lock()
         self._run = _compile(self._moments)
 
@@ -126,9 +145,17 @@ class _BatchedDropoutPass:
         tiled_kwargs = dict(call_kwargs)
         if tiled_kwargs.get("mask") is not None:
             tiled_kwargs["mask"] = _tile_batch(tiled_kwargs["mask"], self._samples)
+        # Runs once per call eagerly, once per input signature when compiled.
+        self._seed_generator.stages_before_first_draw = None
         with stage_mode(batch_norm=False, dropout=True, seed=self._seed_generator):
             stages = layer.trace(_tile_batch(inputs, self._samples), training=False, **tiled_kwargs)
-        return {name: _sample_moments(tensor, self._samples, batch) for name, tensor in stages.items()}
+        first_varying = self._seed_generator.stages_before_first_draw
+        if first_varying is None:
+            first_varying = len(stages)
+        return {
+            name: _sample_moments(tensor, self._samples, batch, varies=index >= first_varying)
+            for index, (name, tensor) in enumerate(stages.items())
+        }
 
     def __call__(self, inputs, call_kwargs, seed: int):
         with self._lock:

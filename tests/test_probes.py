@@ -144,6 +144,19 @@ def test_dropout_variance_mean_converges_to_the_inference_output():
     np.testing.assert_allclose(mean[~varying], inference[~varying], atol=1e-5)
 
 
+def test_dropout_variance_measures_zero_spread_after_a_dropout_that_a_stage_ignores():
+    # The skip mean is recorded after the mixer's dropout but does not depend on it: its spread is
+    # measured over the passes, and the tiled passes are bit-identical there.
+    layer = GlobalWeightsMixer(mod_dim=4, n_features=3, dropout=0.5)
+    x = normal(BATCH, 3, 4)
+    layer(x)
+    result = dropout_variance(layer, x, samples=16, seed=0)
+    assert list(result).index("skip") > list(result).index("dropout")
+    assert np.all(result["skip"][1] == 0.0)
+    np.testing.assert_allclose(result["skip"][0], x.mean(axis=1), rtol=1e-6, atol=1e-7)
+    assert np.all(result["dropout"][1] > 0)
+
+
 def test_dropout_variance_is_reproducible_per_seed():
     layer, x, _ = feature_mixing()
     first = dropout_variance(layer, x, samples=8, seed=4)
