@@ -191,11 +191,16 @@ def dropout_variance(layer, inputs, samples: int = 64, seed: int | None = None, 
     the spread comes from dropout. The passes run as one batched computation:
     the inputs (and a `mask` in `call_kwargs`) are tiled `samples` times
     along the batch axis, traced once with fresh dropout masks for every
-    copy, and each stage is reduced over the copies.
+    copy, and each stage is reduced over the copies. On TensorFlow that pass
+    and its reduction are compiled (`tf.function`, cached per layer and
+    sample count); the layer's own variables are read, never written.
 
-    Stages before the first dropout come out with std exactly 0, as does
-    every stage when the dropout rate is 0; the mean tends to the inference
-    output as `samples` grows (standard error std / sqrt(samples)).
+    Stages recorded before the first dropout mask is drawn cannot depend on
+    it: they come out as their value with std exactly 0, without a reduction
+    (with rate 0 that is every stage). Later stages are measured, and a stage
+    that agrees in every pass (such as a skip mean after the dropout) still
+    gets std exactly 0. The mean tends to the inference output as `samples`
+    grows, with standard error std / sqrt(samples).
 
     Args:
         layer: a built `StagedLayer`.
