@@ -69,9 +69,14 @@ class Pipeline:
     descriptions: list[str]
 
 
-def pipeline(layer: StagedLayer, input_shape) -> Pipeline:
-    """Each stage's name, shape, weight count and description, without running real data."""
-    shapes = probes.stage_shapes(layer, input_shape)
+def pipeline(layer: StagedLayer, input_shape, **call_kwargs) -> Pipeline:
+    """Each stage's name, shape, weight count and description, without running real data.
+
+    Array arguments of `call()` (a mixer's mask) only lend their shape and dtype.
+    """
+    symbolic = {name: keras.KerasTensor(np.shape(value), dtype=str(np.asarray(value).dtype))
+                for name, value in call_kwargs.items()}
+    shapes = probes.stage_shapes(layer, input_shape, **symbolic)
     counts = probes.parameter_counts(layer)
     descriptions = layer.stage_descriptions()
     names = list(shapes)
@@ -95,18 +100,18 @@ class DropoutSummary:
     output_std: np.ndarray
 
 
-def dropout_summary(layer: StagedLayer, inputs, samples: int, seed: int) -> DropoutSummary:
+def dropout_summary(layer: StagedLayer, inputs, samples: int, seed: int, **call_kwargs) -> DropoutSummary:
     """Monte Carlo dropout through every stage, summarised for the per-stage bars and the output band."""
-    spread = probes.dropout_variance(layer, inputs, samples=samples, seed=seed)
+    spread = probes.dropout_variance(layer, inputs, samples=samples, seed=seed, **call_kwargs)
     names = list(spread)
     output_mean, output_std = spread[names[-1]]
     return DropoutSummary(names, [float(np.mean(std)) for _, std in spread.values()],
                           np.asarray(output_mean), np.asarray(output_std))
 
 
-def mode_difference(layer: StagedLayer, inputs, seed: int) -> dict[str, float]:
+def mode_difference(layer: StagedLayer, inputs, seed: int, **call_kwargs) -> dict[str, float]:
     """Mean |training - inference| per stage, in data-flow order (dropout masks drawn from `seed`)."""
-    return dict(probes.mode_difference(layer, inputs, seed=seed))
+    return dict(probes.mode_difference(layer, inputs, seed=seed, **call_kwargs))
 
 
 def feature_impact(layer: StagedLayer, inputs) -> np.ndarray:
@@ -121,13 +126,13 @@ class StageView:
     Attributes:
         values: (time, rows) array.
         row_title: what a row is ("series", "hidden unit").
-        series_rows: whether the rows are the input series (so they get the series' names).
+        row_labels: a name per row, or None to number them.
         note: a sentence for the caption when the drawing differs from the tensor's own layout.
     """
 
     values: np.ndarray
     row_title: str
-    series_rows: bool
+    row_labels: tuple[str, ...] | None
     note: str = ""
 
 
@@ -140,20 +145,65 @@ _HIDDEN_UNIT_STAGES = {
 _SERIES_MAJOR_STAGES = ("transpose", "dense", "activation")
 
 
-def mixing_stage_view(class_name: str, stage: str, array: np.ndarray, window: int, n_series: int) -> StageView:
+def mixing_stage_view(class_name: str, stage: str, array: np.ndarray, window: int,
+                      series: tuple[str, ...]) -> StageView:
     """How to draw window `window` of a FeatureMixing/TemporalMixing stage as time x rows."""
     values = array[window]
     if values.ndim == 1:
-        return StageView(values.reshape(-1, n_series), "series", True,
+        return StageView(values.reshape(-1, len(series)), "series", series,
                          "This stage is one flat vector of time x series values per window; it is drawn "
                          "reshaped to (time, series) so each cell sits where it came from.")
     if class_name == "TemporalMixing" and stage in _SERIES_MAJOR_STAGES:
-        return StageView(values.T, "series", True,
+        return StageView(values.T, "series", series,
                          "This stage holds each window as (series, time); it is drawn with time across like "
                          "the others.")
     if stage in _HIDDEN_UNIT_STAGES[class_name]:
-        return StageView(values, "hidden unit", False)
-    return StageView(values, "series", True)
+        return StageView(values, "hidden unit", None)
+    return StageView(values, "series", series)
+
+
+FUSION_PAIRS = {
+    "smoothed": "the raw series (a) against a moving average of them (b)",
+    "token_embedding": "the raw series (a) against a TokenEmbedding projection of them (b)",
+}
+"""The pairs of representations the Gated Feature Fusion page can fuse, with what they are."""
+
+
+def fusion_pair(values: np.ndarray, pair: str, smoothing: int, seed: int) -> list[np.ndarray]:
+    """Two representations of the same (batch, time, series) windows, of equal shape, for GatedFeatureFusion.
+
+    Args:
+        values: the batch.
+        pair: a key of `FUSION_PAIRS`.
+        smoothing: time steps of the centred moving average ("smoothed"); the ends repeat the edge value.
+        seed: seeds the TokenEmbedding's weights ("token_embedding").
+    """
+    if pair == "smoothed":
+        before = (smoothing - 1) // 2
+        padded = np.pad(values, ((0, 0), (before, smoothing - 1 - before), (0, 0)), mode="edge")
+        sums = np.cumsum(np.pad(padded, ((0, 0), (1, 0), (0, 0))), axis=1, dtype=np.float64)
+        smoothed = (sums[:, smoothing:] - sums[:, :-smoothing]) / smoothing
+        return [values, smoothed.astype(np.float32)]
+    if pair == "token_embedding":
+        n_series = values.shape[-1]
+        embedding = build_layer("TokenEmbedding", {"c_in": n_series, "d_model": n_series},
+                                (None, values.shape[1], n_series), seed)
+        return [values, keras.ops.convert_to_numpy(embedding(values))]
+    raise ValueError(f"`pair` must be one of {list(FUSION_PAIRS)}; got {pair!r}.")
+
+
+def fusion_stage_view(stage: str, array: np.ndarray, window: int, series: tuple[str, ...]) -> StageView:
+    """How to draw window `window` of a GatedFeatureFusion stage (the concat stage has both inputs' rows)."""
+    values = array[window]
+    if stage == "concat":
+        labels = tuple(f"{name} (a)" for name in series) + tuple(f"{name} (b)" for name in series)
+        return StageView(values, "feature of a, then of b", labels)
+    return StageView(values, "series", series)
+
+
+def fixed_gate_output(input_a: np.ndarray, input_b: np.ndarray, gate: float) -> np.ndarray:
+    """What GatedFeatureFusion's output would be with every gate value fixed at `gate`: gate*a + (1-gate)*b."""
+    return gate * input_a + (1.0 - gate) * input_b
 
 
 def config_json(layer: StagedLayer) -> str:

@@ -49,9 +49,12 @@ stages = layers.trace(choice, training, inputs)
 layers.pipeline_section(choice)
 window = layers.activations_section(
     choice, stages, current,
-    lambda stage, array, index: explore.mixing_stage_view(class_name, stage, array, index, n_series), "mix")
+    lambda stage, array, index: explore.mixing_stage_view(class_name, stage, array, index, current.batch.series),
+    "mix")
 layers.input_output_section(stages, current, window, training)
-layers.probes_section(choice, inputs, current, window, "mix")
+column = layers.series_select("Series for the dropout band", current, "mix_band_series")
+layers.probes_section(choice, inputs, window, lambda output: output[window, :, column],
+                      current.batch.series[column])
 layers.impact_section(
     choice, inputs, current,
     note="TemporalMixing never mixes series, so everything off the diagonal should be zero."

@@ -107,22 +107,23 @@ def test_trace_training_is_seeded_and_leaves_the_layer_untouched():
 def test_mixing_stage_view_puts_time_first_and_names_the_rows():
     rng = np.random.default_rng(0)
     hidden = rng.normal(size=(2, 8, 4))
-    view = explore.mixing_stage_view("FeatureMixing", "dense_1", hidden, window=1, n_series=3)
+    series = ("a", "b", "c")
+    view = explore.mixing_stage_view("FeatureMixing", "dense_1", hidden, window=1, series=series)
     np.testing.assert_array_equal(view.values, hidden[1])
-    assert (view.row_title, view.series_rows) == ("hidden unit", False)
+    assert (view.row_title, view.row_labels) == ("hidden unit", None)
 
     flat = rng.normal(size=(2, 24))
-    view = explore.mixing_stage_view("FeatureMixing", "batch_norm", flat, window=0, n_series=3)
+    view = explore.mixing_stage_view("FeatureMixing", "batch_norm", flat, window=0, series=series)
     np.testing.assert_array_equal(view.values, flat[0].reshape(8, 3))
-    assert view.series_rows and "reshaped" in view.note
+    assert view.row_labels == series and "reshaped" in view.note
 
     series_major = rng.normal(size=(2, 3, 8))
-    view = explore.mixing_stage_view("TemporalMixing", "dense", series_major, window=1, n_series=3)
+    view = explore.mixing_stage_view("TemporalMixing", "dense", series_major, window=1, series=series)
     np.testing.assert_array_equal(view.values, series_major[1].T)
-    assert view.series_rows and "(series, time)" in view.note
+    assert view.row_labels == series and "(series, time)" in view.note
 
     plain = rng.normal(size=(2, 8, 3))
-    view = explore.mixing_stage_view("TemporalMixing", "residual", plain, window=0, n_series=3)
+    view = explore.mixing_stage_view("TemporalMixing", "residual", plain, window=0, series=series)
     np.testing.assert_array_equal(view.values, plain[0])
     assert (view.row_title, view.note) == ("series", "")
 

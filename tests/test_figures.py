@@ -108,6 +108,13 @@ def test_stage_heatmap_rows_against_time_on_a_symmetric_scale():
     assert "one row per hidden unit" in chart.caption and chart.caption.endswith("Drawn reshaped.")
 
 
+def test_stage_heatmap_with_a_known_range_uses_exactly_that_range():
+    chart = figures.stage_heatmap(np.full((3, 2), 0.25), "gate", "series", "time step", value_range=(0.0, 1.0))
+    heatmap = chart.figure.data[0]
+    assert (heatmap.zmin, heatmap.zmax, heatmap.zmid) == (0.0, 1.0, None)
+    assert "from dark at 0 to yellow at 1" in chart.caption
+
+
 def test_stage_heatmap_labels_series_rows_safely():
     chart = figures.stage_heatmap(np.zeros((4, 2)), "input", "series", "time step", ["a", "<i>b</i>"])
     assert list(chart.figure.data[0].y) == ["a", "&lt;i&gt;b&lt;/i&gt;"]

@@ -1,11 +1,12 @@
 """The sections of a layer page, and the caches that keep a slider move cheap.
 
-A page describes its layer as a `LayerChoice` (class, config, seed, batch)
-and calls the sections it needs. Built layers are cached as resources, shared
-by all sessions and never changed (training-mode traces and probes leave a
-layer untouched); traces and probe results are cached as data, so each
-session gets its own copy. Importing this module loads TensorFlow: only the
-layer pages do.
+A page describes its layer as a `LayerChoice` (class, config, seed, batch,
+and anything else that shapes the inputs) and calls the sections it needs.
+Built layers are cached as resources, shared by all sessions and never
+changed (training-mode traces and probes leave a layer untouched); traces
+and probe results are cached as data, so each session gets its own copy.
+Inputs and call arguments are passed unhashed: the choice identifies them.
+Importing this module loads TensorFlow: only the layer pages do.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ class LayerChoice:
 
     Attributes:
         class_name: the kflayers layer, e.g. "FeatureMixing".
-        config: its constructor arguments, as sorted (name, value) pairs (hashable, so they key the caches).
+        config: its constructor arguments, as (name, value) pairs (hashable, so they key the caches).
         seed: seeds initial weights and dropout masks.
         data_key: identifies the batch (see `ui.data.Current.key`).
-        input_shape: the batch's shape.
+        input_shape: the shape fed to the layer, or a tuple of shapes for a multi-input layer.
+        variant: anything else that decides the inputs or call arguments (a pairing, a mask), hashable.
     """
 
     class_name: str
@@ -39,13 +41,19 @@ class LayerChoice:
     seed: int
     data_key: str
     input_shape: tuple
+    variant: tuple = ()
 
     @classmethod
-    def of(cls, class_name: str, config: dict, current: data.Current) -> "LayerChoice":
-        return cls(class_name, tuple(config.items()), current.seed, current.key, current.batch.shape)
+    def of(cls, class_name: str, config: dict, current: data.Current, input_shape: tuple | None = None,
+           variant: tuple = ()) -> "LayerChoice":
+        shape = current.batch.shape if input_shape is None else input_shape
+        return cls(class_name, tuple(config.items()), current.seed, current.key, shape, variant)
 
     @property
-    def build_shape(self) -> tuple:
+    def build_shape(self):
+        """The input shape with the batch left open, as `build()` takes it."""
+        if isinstance(self.input_shape[0], tuple):
+            return [(None, *shape[1:]) for shape in self.input_shape]
         return (None, *self.input_shape[1:])
 
 
@@ -56,18 +64,18 @@ def layer(choice: LayerChoice):
 
 
 @st.cache_data(max_entries=64, show_spinner="Tracing the layer…")
-def trace(choice: LayerChoice, training: bool, _inputs: np.ndarray) -> dict[str, np.ndarray]:
-    return explore.trace_arrays(layer(choice), _inputs, training, choice.seed)
+def trace(choice: LayerChoice, training: bool, _inputs, _call_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    return explore.trace_arrays(layer(choice), _inputs, training, choice.seed, **(_call_kwargs or {}))
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the layer with dropout many times…")
-def _dropout(choice: LayerChoice, samples: int, _inputs: np.ndarray) -> explore.DropoutSummary:
-    return explore.dropout_summary(layer(choice), _inputs, samples, choice.seed)
+def _dropout(choice: LayerChoice, samples: int, _inputs, _call_kwargs: dict) -> explore.DropoutSummary:
+    return explore.dropout_summary(layer(choice), _inputs, samples, choice.seed, **_call_kwargs)
 
 
 @st.cache_data(max_entries=32, show_spinner="Comparing training and inference mode…")
-def _mode_difference(choice: LayerChoice, _inputs: np.ndarray) -> dict[str, float]:
-    return explore.mode_difference(layer(choice), _inputs, choice.seed)
+def _mode_difference(choice: LayerChoice, _inputs, _call_kwargs: dict) -> dict[str, float]:
+    return explore.mode_difference(layer(choice), _inputs, choice.seed, **_call_kwargs)
 
 
 @st.cache_data(max_entries=32, show_spinner="Flattening each series in turn…")
@@ -76,8 +84,12 @@ def _impact(choice: LayerChoice, _inputs: np.ndarray) -> np.ndarray:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _pipeline(choice: LayerChoice) -> explore.Pipeline:
-    return explore.pipeline(layer(choice), choice.input_shape)
+def _pipeline(choice: LayerChoice, _call_kwargs: dict) -> explore.Pipeline:
+    return explore.pipeline(layer(choice), _as_list(choice.input_shape), **_call_kwargs)
+
+
+def _as_list(shape):
+    return list(shape) if isinstance(shape[0], tuple) else shape
 
 
 def mode_toggle(key: str) -> bool:
@@ -88,15 +100,36 @@ def mode_toggle(key: str) -> bool:
              "(batch statistics and seeded dropout masks; the layer's statistics are not updated).")
 
 
-def pipeline_section(choice: LayerChoice) -> None:
+def pipeline_section(choice: LayerChoice, call_kwargs: dict | None = None) -> None:
     st.subheader("Pipeline")
-    rows = _pipeline(choice)
+    rows = _pipeline(choice, call_kwargs or {})
     show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key="pipeline")
 
 
+def window_select(current: data.Current, key: str) -> int:
+    """Which window of the batch to show (labelled by where it starts in the data)."""
+    labels = current.batch.labels
+    return controls.select("Window", key, list(range(len(labels))), 0,
+                           format_func=lambda i: f"window {i} (starts {labels[i]})",
+                           help="One window of the batch; all windows go through the layer together.")
+
+
+def series_select(label: str, current: data.Current, key: str) -> int:
+    """Which series to follow in a per-series chart; returns its position in the batch."""
+    series = list(current.batch.series)
+    name = controls.select(label, key, series, series[0], help="Which series this chart follows.")
+    return series.index(name)
+
+
 def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], current: data.Current,
-                        view: Callable[[str, np.ndarray, int], explore.StageView], key_prefix: str) -> int:
-    """Heatmap and distribution of a chosen stage for a chosen window; returns the chosen window."""
+                        view: Callable[[str, np.ndarray, int], explore.StageView], key_prefix: str,
+                        value_ranges: dict[str, tuple[float, float]] | None = None) -> int:
+    """Heatmap and distribution of a chosen stage for a chosen window; returns the window, for later sections.
+
+    Args:
+        view: arranges (stage, array, window) as a time x rows heatmap.
+        value_ranges: stages with a known range of values (a gate in [0, 1]) get a fixed scale.
+    """
     st.subheader("Activations")
     descriptions = type(layer(choice)).stage_descriptions()
     names = list(stages)
@@ -108,48 +141,48 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], curr
     with right:
         window = window_select(current, f"{key_prefix}_window")
     shown = view(stage, stages[stage], window)
-    row_labels = list(current.batch.series) if shown.series_rows else None
-    show.chart(figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", row_labels, shown.note),
-               key="heatmap")
+    value_range = (value_ranges or {}).get(stage)
+    show.chart(figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels,
+                                     shown.note, value_range=value_range), key="heatmap")
     show.chart(figures.stage_histogram(stages[stage][window], stages[stage], stage), key="histogram")
     return window
 
 
-def window_select(current: data.Current, key: str) -> int:
-    """Which window of the batch to show (labelled by where it starts in the data)."""
-    labels = current.batch.labels
-    return controls.select("Window", key, list(range(len(labels))), 0,
-                           format_func=lambda i: f"window {i} (starts {labels[i]})",
-                           help="One window of the batch; all windows go through the layer together.")
-
-
-def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool) -> None:
+def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool,
+                         first: str = "input") -> None:
+    """The chosen window entering (stage `first`) and leaving the layer, one line per series."""
     st.subheader("Input and output")
     output = list(stages.values())[-1]
     mode = "training" if training else "inference"
-    show.chart(figures.input_output(stages["input"][window], output[window], current.batch.series,
+    show.chart(figures.input_output(stages[first][window], output[window], current.batch.series,
                                     output_title=f"output ({mode} mode)"), key="input_output")
 
 
-def probes_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, window: int,
-                   key_prefix: str) -> None:
-    """Dropout spread (Monte Carlo) and the training-vs-inference difference, per stage."""
+def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.ndarray], np.ndarray],
+                   band_label: str, call_kwargs: dict | None = None) -> None:
+    """Dropout spread (Monte Carlo) and the training-vs-inference difference, per stage.
+
+    Args:
+        pick: the values drawn as the band, from an output-shaped array (e.g. one series of the chosen window).
+        band_label: what `pick` selects, for the axis title.
+    """
+    call_kwargs = call_kwargs or {}
     st.subheader("Dropout and training vs inference")
-    series = controls.select("Series for the dropout band", f"{key_prefix}_band_series", list(current.batch.series),
-                             current.batch.series[0], help="Which output series to draw with its spread.")
-    column = current.batch.series.index(series)
-    summary = _dropout(choice, MC_SAMPLES, inputs)
-    inference = trace(choice, False, inputs)
-    output = list(inference.values())[-1]
-    show.chart(figures.dropout_band(summary.output_mean[window, :, column], summary.output_std[window, :, column],
-                                    output[window, :, column], series, MC_SAMPLES), key="dropout_band")
+    summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
+    output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
+    show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
+                                    band_label, MC_SAMPLES), key="dropout_band")
     left, right = st.columns(2)
     with left:
         show.chart(figures.dropout_std_by_stage(summary.stages, summary.stage_std), key="dropout_std")
     with right:
-        difference = _mode_difference(choice, inputs)
-        show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
-                   key="mode_difference")
+        mode_difference_chart(choice, inputs, call_kwargs)
+
+
+def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None = None) -> None:
+    difference = _mode_difference(choice, inputs, call_kwargs or {})
+    show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
+               key="mode_difference")
 
 
 def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, note: str = "") -> None:
@@ -165,8 +198,9 @@ def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training:
     snippet = explore.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
     mode = "training" if training else "inference"
     columns = st.columns(3)
-    columns[0].download_button("Config (JSON)", explore.config_json(layer(choice)), file_name=f"{choice.class_name}.json",
-                               mime="application/json", on_click="ignore", icon=":material/download:")
+    columns[0].download_button("Config (JSON)", explore.config_json(layer(choice)),
+                               file_name=f"{choice.class_name}.json", mime="application/json",
+                               on_click="ignore", icon=":material/download:")
     columns[1].download_button("Python snippet", snippet, file_name=f"{choice.class_name}.py",
                                mime="text/x-python", on_click="ignore", icon=":material/download:")
     columns[2].download_button(f"Trace, {mode} mode (.npz)", lambda: explore.trace_npz(stages),

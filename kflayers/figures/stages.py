@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from kflayers.figures.common import ACCENT, DIVERGING, MUTED, Chart, base_layout, plot_text
+from kflayers.figures.common import ACCENT, DIVERGING, MUTED, SEQUENTIAL, Chart, base_layout, plot_text
 
 HISTOGRAM_BINS = 40
 
@@ -55,7 +55,8 @@ def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequ
 
 
 def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: str,
-                  row_labels: Sequence[str] | None = None, note: str = "") -> Chart:
+                  row_labels: Sequence[str] | None = None, note: str = "",
+                  value_range: tuple[float, float] | None = None) -> Chart:
     """One window's values at one stage, rows against time steps.
 
     Args:
@@ -65,15 +66,22 @@ def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: 
         column_title: what the columns are (normally "time step").
         row_labels: a label per row (series names); numbers when None.
         note: an extra sentence for the caption (e.g. that a flat tensor is shown reshaped).
+        value_range: (low, high) for values with a known range, such as a gate in [0, 1]: drawn on a
+            sequential scale over exactly that range instead of the scale symmetric around zero.
     """
     if values.ndim != 2:
         raise ValueError(f"values must be a 2-D (time, rows) array; got shape {values.shape}.")
     grid = values.T
     labels = [plot_text(label) for label in row_labels] if row_labels is not None else list(range(grid.shape[0]))
-    limit = float(np.max(np.abs(grid))) if grid.size else 0.0
+    if value_range is None:
+        limit = float(np.max(np.abs(grid))) if grid.size else 0.0
+        scale = dict(colorscale=DIVERGING, zmid=0, zmin=-limit if limit else None, zmax=limit if limit else None)
+        reading = "red cells are above zero, blue below, white near zero, on a colour scale symmetric around zero"
+    else:
+        scale = dict(colorscale=SEQUENTIAL, zmin=value_range[0], zmax=value_range[1])
+        reading = f"the colour runs from dark at {value_range[0]:g} to yellow at {value_range[1]:g}"
     figure = go.Figure(go.Heatmap(
-        z=grid, x=list(range(grid.shape[1])), y=labels, colorscale=DIVERGING, zmid=0,
-        zmin=-limit if limit else None, zmax=limit if limit else None,
+        z=grid, x=list(range(grid.shape[1])), y=labels, **scale,
         colorbar=dict(title=dict(text="value"), thickness=12),
         hovertemplate=f"{plot_text(column_title)} %{{x}}<br>{plot_text(row_title)} %{{y}}<br>value %{{z:.4f}}<extra></extra>",
     ))
@@ -81,10 +89,7 @@ def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: 
     figure.update_yaxes(title_text=plot_text(row_title), autorange="reversed",
                         type="category" if row_labels is not None else "linear")
     base_layout(figure, height=min(520, 160 + 14 * grid.shape[0]), title=f"stage {plot_text(stage)}")
-    caption = (
-        "The chosen window at this stage: one row per " + row_title + ", one column per " + column_title
-        + "; red cells are above zero, blue below, white near zero, on a colour scale symmetric around zero."
-    )
+    caption = f"The chosen window at this stage: one row per {row_title}, one column per {column_title}; {reading}."
     if note:
         caption += " " + note
     return Chart(figure, caption)
