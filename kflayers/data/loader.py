@@ -531,11 +531,13 @@ class _Loader:
                     continue
                 if gaps:
                     missing[name] = gaps
-            too_large = np.abs(array) > _FLOAT32_MAX
+            with np.errstate(over="ignore"):
+                narrow = array.astype(np.float32)
+            too_large = np.isinf(narrow)  # finite in float64, beyond float32 once rounded
             if too_large.any():
                 n_clipped += int(too_large.sum())
-                array = np.clip(array, -_FLOAT32_MAX, _FLOAT32_MAX)
-            columns[name] = array.astype(np.float32)
+                narrow[too_large] = np.copysign(_FLOAT32_MAX, array[too_large])
+            columns[name] = narrow
         if n_infinite:
             self.warnings.append(
                 f"{n_infinite:,} infinite {_plural(n_infinite, 'value was', 'values were')} treated as missing."
