@@ -206,6 +206,36 @@ def fixed_gate_output(input_a: np.ndarray, input_b: np.ndarray, gate: float) -> 
     return gate * input_a + (1.0 - gate) * input_b
 
 
+def embedding_stage_view(stage: str, array: np.ndarray, window: int, series: tuple[str, ...],
+                         left: int) -> StageView:
+    """How to draw window `window` of a TokenEmbedding or PositionalEmbedding stage as time x rows."""
+    values = array[min(window, array.shape[0] - 1)]  # the position table has a batch axis of 1
+    if stage in ("input", "padded"):
+        note = (f"The time axis here includes the padding: its first {left} steps come before the window."
+                if stage == "padded" else "")
+        return StageView(values, "series", series, note)
+    return StageView(values, "embedding channel", None)
+
+
+def padding_sides(window: np.ndarray, padded: np.ndarray) -> tuple[int, int]:
+    """(before, after): how many steps a TokenEmbedding's padding added, read off its own trace.
+
+    `window` is (time, series) and `padded` the padded stage of the same window;
+    the window sits unchanged inside the padded steps, at the first offset
+    where all series match.
+    """
+    extra = padded.shape[0] - window.shape[0]
+    for before in range(extra + 1):
+        if np.array_equal(padded[before:before + window.shape[0]], window):
+            return before, extra - before
+    raise ValueError("the padded stage does not contain the window unchanged.")
+
+
+def token_kernel(layer: StagedLayer, channel: int) -> np.ndarray:
+    """(kernel_size, c_in): the TokenEmbedding weights that produce embedding channel `channel`."""
+    return keras.ops.convert_to_numpy(layer.kernel)[:, :, channel]
+
+
 def config_json(layer: StagedLayer) -> str:
     """The layer's full keras config as indented JSON (what `from_config` accepts)."""
     return json.dumps(layer.get_config(), indent=2, sort_keys=True)

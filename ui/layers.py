@@ -88,6 +88,17 @@ def _pipeline(choice: LayerChoice, _call_kwargs: dict) -> explore.Pipeline:
     return explore.pipeline(layer(choice), _as_list(choice.input_shape), **_call_kwargs)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False)
+def _fusion_inputs(data_key: str, seed: int, pair: str, smoothing: int, _values: np.ndarray) -> list[np.ndarray]:
+    return explore.fusion_pair(_values, pair, smoothing, seed)
+
+
+def fusion_inputs(current: data.Current, pair: str, smoothing: int) -> list[np.ndarray]:
+    """The two representations the Gated Feature Fusion page fuses (see `explore.fusion_pair`)."""
+    return _fusion_inputs(current.key, current.seed, pair, smoothing, current.batch.values)
+
+
 def _as_list(shape):
     return list(shape) if isinstance(shape[0], tuple) else shape
 
@@ -100,10 +111,11 @@ def mode_toggle(key: str) -> bool:
              "(batch statistics and seeded dropout masks; the layer's statistics are not updated).")
 
 
-def pipeline_section(choice: LayerChoice, call_kwargs: dict | None = None) -> None:
-    st.subheader("Pipeline")
+def pipeline_section(choice: LayerChoice, call_kwargs: dict | None = None, title: str = "Pipeline",
+                     key: str = "pipeline") -> None:
+    st.subheader(title)
     rows = _pipeline(choice, call_kwargs or {})
-    show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key="pipeline")
+    show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key=key)
 
 
 def window_select(current: data.Current, key: str) -> int:
@@ -192,9 +204,10 @@ def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Curren
     show.chart(figures.impact_matrix(_impact(choice, inputs), current.batch.series), key="impact")
 
 
-def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool) -> None:
+def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool,
+                   title: str = "Export") -> None:
     """The config as JSON, a Python snippet rebuilding the layer, and the shown trace as .npz."""
-    st.subheader("Export")
+    st.subheader(title)
     snippet = explore.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
     mode = "training" if training else "inference"
     columns = st.columns(3)

@@ -23,6 +23,13 @@ PAGES = (
          "TSMixer's two MLP blocks: one mixes the series at every time step, the other mixes the time steps of "
          "every series. Watch each stage's activations, how dropout and batch normalisation differ between "
          "training and inference, and which series influence which."),
+    Page("pages/2_Gated_Feature_Fusion.py", "Gated Feature Fusion", ":material/merge:",
+         "A learned gate that blends two representations of the same series (raw against smoothed, or "
+         "against a TokenEmbedding projection). See where the gate leans, how its values are spread, and what "
+         "the output would be with the gate fixed at 0, 0.5 or 1."),
+    Page("pages/3_Token_and_Positional_Embedding.py", "Token & Positional Embedding", ":material/grid_on:",
+         "The convolution that embeds every time step into d_model channels, its learned kernels, how circular, "
+         "same and causal padding extend the window, and the fixed sinusoid position table."),
 )
 """The app's pages in menu order (Streamlit's own menu is hidden so the names read well)."""
 

@@ -8,17 +8,21 @@ page stays light. Text that may come from users (series names) goes through
 """
 
 from kflayers.figures.common import Chart, plot_text
+from kflayers.figures.embedding import kernel_heatmap, padding_view
 from kflayers.figures.probes import dropout_band, dropout_std_by_stage, impact_matrix, mode_difference_by_stage
-from kflayers.figures.series import input_output, series_preview
+from kflayers.figures.series import fixed_gate, input_output, series_preview
 from kflayers.figures.stages import pipeline_diagram, stage_heatmap, stage_histogram
 
 __all__ = [
     "Chart",
     "dropout_band",
     "dropout_std_by_stage",
+    "fixed_gate",
     "impact_matrix",
     "input_output",
+    "kernel_heatmap",
     "mode_difference_by_stage",
+    "padding_view",
     "pipeline_diagram",
     "plot_text",
     "series_preview",

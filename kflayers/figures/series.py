@@ -94,3 +94,33 @@ def _palette(n: int) -> list[str]:
     """`n` distinguishable colours (plotly's qualitative set, repeated when needed)."""
     base = qualitative.Plotly
     return [base[i % len(base)] for i in range(n)]
+
+
+def fixed_gate(input_a: np.ndarray, input_b: np.ndarray, output: np.ndarray, fixed: np.ndarray, gate: float,
+               series_name: str) -> Chart:
+    """One series of one window: both representations, the layer's fused output, and the output with a fixed gate.
+
+    Args:
+        input_a, input_b: (time,) the two representations the layer fuses.
+        output: (time,) the layer's output (its own gate).
+        fixed: (time,) gate * a + (1 - gate) * b with every gate value set to `gate`.
+        gate: the fixed gate value.
+        series_name: the series shown.
+    """
+    steps = np.arange(input_a.shape[0])
+    figure = go.Figure([
+        go.Scatter(x=steps, y=input_a, mode="lines", name="a", line=dict(color="#0891b2", width=1)),
+        go.Scatter(x=steps, y=input_b, mode="lines", name="b", line=dict(color="#d97706", width=1)),
+        go.Scatter(x=steps, y=output, mode="lines", name="output (learned gate)", line=dict(color="black", width=2)),
+        go.Scatter(x=steps, y=fixed, mode="lines", name=f"output with gate fixed at {gate:g}",
+                   line=dict(color="#dc2626", width=2, dash="dash")),
+    ])
+    figure.update_xaxes(title_text="time step in window")
+    figure.update_yaxes(title_text=plot_text(series_name))
+    base_layout(figure, height=340)
+    caption = (
+        "The two representations of the chosen series (a and b), what the layer makes of them with its learned "
+        "gate (black), and the output if every gate value were fixed (red dashes): gate 1 keeps only a, 0 only b, "
+        "0.5 their average, so the gap between black and red shows how far the learned gate leans to either side."
+    )
+    return Chart(figure, caption)

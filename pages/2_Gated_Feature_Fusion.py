@@ -1,0 +1,68 @@
+"""Gated Feature Fusion: a learned gate blending two representations of the same series."""
+
+import streamlit as st
+
+from ui import controls, page, show
+
+page.setup(__file__)
+current = page.data_sidebar()
+
+from kflayers import explore, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from ui import layers  # noqa: E402
+
+GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear")
+BOUNDED = ("sigmoid", "hard_sigmoid")
+
+with st.sidebar:
+    st.header("Layer")
+    activation = controls.select(
+        "activation", "gff_activation", GATE_ACTIVATIONS, "sigmoid",
+        help="Activation of the gate. sigmoid and hard_sigmoid keep each gate value in [0, 1], so the output "
+             "lies between a and b; tanh and linear let it leave that range.")
+    pair = controls.select(
+        "Representations", "gff_pair", list(explore.FUSION_PAIRS), "smoothed",
+        format_func=lambda key: explore.FUSION_PAIRS[key],
+        help="The two inputs the gate chooses between, both of the batch's shape.")
+    smoothing = 1
+    if pair == "smoothed":
+        smoothing = controls.slider(
+            "smoothing", "gff_smoothing", 2, max(2, current.batch.shape[1]), 5, 1,
+            help="Time steps of the centred moving average that makes b.")
+    training = layers.mode_toggle("gff_training")
+
+st.title("Gated Feature Fusion")
+st.write("GatedFeatureFusion looks at two representations of the same features side by side, computes a gate "
+         "per feature with one Dense layer and returns gate × a + (1 − gate) × b: a learned, context-dependent "
+         "blend. Here the features are the batch's series, and a and b are " + explore.FUSION_PAIRS[pair] + ".")
+
+inputs = layers.fusion_inputs(current, pair, smoothing)
+shape = current.batch.shape
+choice = layers.LayerChoice.of("GatedFeatureFusion", {"activation": activation}, current,
+                               input_shape=(shape, shape), variant=(pair, smoothing))
+stages = layers.trace(choice, training, inputs)
+
+layers.pipeline_section(choice)
+window = layers.activations_section(
+    choice, stages, current,
+    lambda stage, array, index: explore.fusion_stage_view(stage, array, index, current.batch.series), "gff",
+    value_ranges={"gate": (0.0, 1.0)} if activation in BOUNDED else None)
+
+st.subheader("The gate")
+show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate"), key="gate_histogram")
+left, right = st.columns(2)
+with left:
+    column = layers.series_select("Series", current, "gff_series")
+with right:
+    gate = controls.select("Fix the gate at", "gff_fixed_gate", [0.0, 0.5, 1.0], 0.5, radio=True,
+                           format_func=lambda g: {0.0: "0 (only b)", 0.5: "0.5 (average)", 1.0: "1 (only a)"}[g],
+                           help="Compare the layer's output with what a constant gate would give.")
+a, b = stages["input_a"][window, :, column], stages["input_b"][window, :, column]
+show.chart(figures.fixed_gate(a, b, stages["output"][window, :, column], explore.fixed_gate_output(a, b, gate),
+                              gate, current.batch.series[column]), key="fixed_gate")
+
+layers.input_output_section(stages, current, window, training, first="input_a")
+st.subheader("Training vs inference")
+st.caption("GatedFeatureFusion has no dropout and no batch normalisation, so training and inference mode "
+           "compute the same thing: every bar below is zero.")
+layers.mode_difference_chart(choice, inputs)
+layers.export_section(choice, stages, training)

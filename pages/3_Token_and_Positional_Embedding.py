@@ -1,0 +1,82 @@
+"""Token & Positional Embedding: a convolution that embeds each time step, and the sinusoid position table."""
+
+import streamlit as st
+
+from ui import controls, page, show
+
+page.setup(__file__)
+current = page.data_sidebar()
+
+from kflayers import explore, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from kflayers.layers.token_embedding import PADDINGS  # noqa: E402
+from ui import layers  # noqa: E402
+
+n_windows, input_size, n_series = current.batch.shape
+inputs = current.batch.values
+
+with st.sidebar:
+    st.header("TokenEmbedding")
+    d_model = controls.slider("d_model", "emb_d_model", 1, 128, 16, 1,
+                              help="Embedding channels per time step (the convolution's filters).")
+    kernel_size = controls.slider("kernel_size", "emb_kernel_size", 1, 15, 3, 1,
+                                  help="Time steps each filter looks at around the output step.")
+    padding = controls.select("padding", "emb_padding", PADDINGS, "circular",
+                              help="How the window is extended so the output keeps its length: circular wraps "
+                                   "the other end around, same adds zeros on both sides, causal adds zeros "
+                                   "before the start only.")
+    use_bias = controls.toggle("use_bias", "emb_use_bias", True, help="Add a learned bias per embedding channel.")
+    st.header("PositionalEmbedding")
+    max_len = controls.slider("max_len", "emb_max_len", input_size, max(input_size, 10_000), max(input_size, 5000),
+                              1, help="Longest sequence the table covers; the window uses its first rows.")
+    st.caption(f"c_in = {n_series} comes from the batch; d_model is shared by both layers.")
+    training = layers.mode_toggle("emb_training")
+
+st.title("Token & Positional Embedding")
+st.write("TokenEmbedding turns the series of every time step into d_model channels with a 1-D convolution over "
+         "time, after padding the window so its length stays the same. PositionalEmbedding adds no weights: it "
+         "is a fixed table of sines and cosines that tells a model where in the window each step is.")
+
+token = layers.LayerChoice.of("TokenEmbedding", {"c_in": n_series, "d_model": d_model, "kernel_size": kernel_size,
+                                                 "padding": padding, "use_bias": use_bias}, current)
+position = layers.LayerChoice.of("PositionalEmbedding", {"max_len": max_len, "d_model": d_model}, current)
+stages = layers.trace(token, training, inputs)
+table = layers.trace(position, training, inputs)
+
+layers.pipeline_section(token, title="Pipeline of TokenEmbedding")
+left_pad, _ = explore.padding_sides(stages["input"][0], stages["padded"][0])
+window = layers.activations_section(
+    token, stages, current,
+    lambda stage, array, index: explore.embedding_stage_view(stage, array, index, current.batch.series, left_pad),
+    "emb")
+
+st.subheader("Input and embedding")
+output_stage = list(stages)[-1]
+left, right = st.columns(2)
+with left:
+    show.chart(figures.stage_heatmap(stages["input"][window], "input", "series", "time step", current.batch.series),
+               key="input_heatmap")
+with right:
+    show.chart(figures.stage_heatmap(stages[output_stage][window], output_stage, "embedding channel", "time step"),
+               key="output_heatmap")
+
+st.subheader("How the padding extends the window")
+column = layers.series_select("Series", current, "emb_series")
+show.chart(figures.padding_view(stages["padded"][window, :, column], left_pad, input_size,
+                                current.batch.series[column], padding), key="padding")
+
+st.subheader("Learned kernels")
+channel = controls.slider("Embedding channel", "emb_channel", 0, d_model - 1, 0, 1,
+                          help="Which output channel's filter to show.")
+show.chart(figures.kernel_heatmap(explore.token_kernel(layers.layer(token), channel), current.batch.series,
+                                  left_pad, channel), key="kernel")
+
+layers.pipeline_section(position, title="PositionalEmbedding: the table", key="pipeline_positional")
+show.chart(figures.stage_heatmap(table["table"][0], "table", "embedding channel", "time step",
+                                 value_range=(-1.0, 1.0)), key="position_table")
+
+st.subheader("Training vs inference")
+st.caption("Neither layer has dropout or batch normalisation, so training and inference mode compute the same "
+           "thing: every bar below is zero.")
+layers.mode_difference_chart(token, inputs)
+layers.export_section(token, stages, training, title="Export TokenEmbedding")
+layers.export_section(position, table, training, title="Export PositionalEmbedding")
