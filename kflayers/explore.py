@@ -236,6 +236,50 @@ def token_kernel(layer: StagedLayer, channel: int) -> np.ndarray:
     return keras.ops.convert_to_numpy(layer.kernel)[:, :, channel]
 
 
+MIXERS = ("GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer")
+_MIXER_ARGUMENTS = {
+    "GlobalWeightsMixer": ("mod_dim", "n_features", "dropout", "skip", "keep_dim"),
+    "InstanceWeightsMixer": ("mod_dim", "n_features", "bias", "dropout", "skip", "keep_dim"),
+    "SelfAttentionMixer": ("mod_dim", "n_heads", "bias", "dropout", "skip", "keep_dim"),
+    "CrossAttentionMixer": ("mod_dim", "n_heads", "bias", "dropout", "skip", "keep_dim"),
+}
+
+
+def mixer_config(flavour: str, **settings) -> dict[str, Any]:
+    """The constructor arguments of mixer `flavour` picked from `settings` (the page sets all of them)."""
+    return {name: settings[name] for name in _MIXER_ARGUMENTS[flavour]}
+
+
+def mixer_inputs(values: np.ndarray) -> np.ndarray:
+    """A (batch, time, series) batch as mixer input: one feature per series, its window as the vector."""
+    return np.ascontiguousarray(values.transpose(0, 2, 1))
+
+
+def mixer_mask(n_windows: int, series: tuple[str, ...], masked: list[str]) -> np.ndarray | None:
+    """The boolean mask (True = ignore) hiding the `masked` series in every window, or None for no mask."""
+    if not masked:
+        return None
+    hidden = np.array([name in masked for name in series])
+    return np.broadcast_to(hidden, (n_windows, len(series))).copy()
+
+
+def attention_map(layer: StagedLayer, inputs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(batch, n_features, n_features) self-attention weights of a SelfAttentionMixer, averaged over heads.
+
+    Computed by the mixer's own `attention` sub-layer in inference mode, on
+    the features the mixer attends over (ignored ones zeroed and never
+    attended to); rows of ignored features are zero. Averaged over the kept
+    rows, this is the mixer's importance.
+    """
+    keep = np.ones(inputs.shape[:2], dtype=bool) if mask is None else ~mask
+    features = np.where(keep[..., None], inputs, 0).astype(inputs.dtype)
+    attend = np.broadcast_to(keep[:, None, :], keep.shape + keep.shape[1:])
+    _, scores = layer.attention(features, features, attention_mask=attend, return_attention_scores=True,
+                                training=False)
+    per_query = keras.ops.convert_to_numpy(keras.ops.mean(scores, axis=1))
+    return np.where(keep[:, :, None], per_query, 0.0)
+
+
 def config_json(layer: StagedLayer) -> str:
     """The layer's full keras config as indented JSON (what `from_config` accepts)."""
     return json.dumps(layer.get_config(), indent=2, sort_keys=True)

@@ -99,6 +99,12 @@ def fusion_inputs(current: data.Current, pair: str, smoothing: int) -> list[np.n
     return _fusion_inputs(current.key, current.seed, pair, smoothing, current.batch.values)
 
 
+@st.cache_data(max_entries=16, show_spinner="Reading the attention weights…")
+def attention_map(choice: LayerChoice, _inputs: np.ndarray, _mask: np.ndarray | None) -> np.ndarray:
+    """A SelfAttentionMixer's attention map per window (see `explore.attention_map`)."""
+    return explore.attention_map(layer(choice), _inputs, _mask)
+
+
 def _as_list(shape):
     return list(shape) if isinstance(shape[0], tuple) else shape
 

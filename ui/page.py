@@ -30,6 +30,10 @@ PAGES = (
     Page("pages/3_Token_and_Positional_Embedding.py", "Token & Positional Embedding", ":material/grid_on:",
          "The convolution that embeds every time step into d_model channels, its learned kernels, how circular, "
          "same and causal padding extend the window, and the fixed sinusoid position table."),
+    Page("pages/4_Feature_Mixers.py", "Feature Mixers", ":material/join:",
+         "Four ways to weigh the series and pool them into one vector: importance per series for one window and "
+         "across windows, the self-attention map, all four flavours side by side, and masked series dropping "
+         "to exactly zero."),
 )
 """The app's pages in menu order (Streamlit's own menu is hidden so the names read well)."""
 

@@ -9,18 +9,30 @@ page stays light. Text that may come from users (series names) goes through
 
 from kflayers.figures.common import Chart, plot_text
 from kflayers.figures.embedding import kernel_heatmap, padding_view
+from kflayers.figures.mixers import (
+    attention_map,
+    flavour_comparison,
+    importance_bars,
+    importance_by_window,
+    mixer_input_output,
+)
 from kflayers.figures.probes import dropout_band, dropout_std_by_stage, impact_matrix, mode_difference_by_stage
 from kflayers.figures.series import fixed_gate, input_output, series_preview
 from kflayers.figures.stages import pipeline_diagram, stage_heatmap, stage_histogram
 
 __all__ = [
     "Chart",
+    "attention_map",
     "dropout_band",
     "dropout_std_by_stage",
     "fixed_gate",
+    "flavour_comparison",
     "impact_matrix",
+    "importance_bars",
+    "importance_by_window",
     "input_output",
     "kernel_heatmap",
+    "mixer_input_output",
     "mode_difference_by_stage",
     "padding_view",
     "pipeline_diagram",

@@ -1,0 +1,91 @@
+"""Feature Mixers: four ways to weigh a set of feature vectors and pool them into one."""
+
+import streamlit as st
+
+from ui import controls, page, show
+
+page.setup(__file__)
+current = page.data_sidebar()
+
+from kflayers import explore, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from ui import layers  # noqa: E402
+
+n_windows, input_size, n_series = current.batch.shape
+series = current.batch.series
+FLAVOURS = {
+    "GlobalWeightsMixer": "one learned weight per feature, the same for every input",
+    "InstanceWeightsMixer": "weights computed from each input by a Dense layer",
+    "SelfAttentionMixer": "features attend to each other; importance is the attention they receive",
+    "CrossAttentionMixer": "one learned query attends over the features",
+}
+heads = [d for d in range(1, min(input_size, 16) + 1) if input_size % d == 0]
+
+with st.sidebar:
+    st.header("Mixer")
+    flavour = controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
+                              help="How the weights of the features are made: " +
+                                   "; ".join(f"{k}: {v}" for k, v in FLAVOURS.items()) + ".")
+    n_heads = controls.select("n_heads", "mixers_n_heads", heads, 1,
+                              help="Attention heads (attention flavours only); must divide mod_dim, the window "
+                                   "length.")
+    bias = controls.toggle("bias", "mixers_bias", True,
+                           help="Biases in the weight projection (InstanceWeightsMixer) or the attention "
+                                "projections (attention flavours).")
+    dropout = controls.slider("dropout", "mixers_dropout", 0.0, 0.9, 0.1, 0.05,
+                              help="Dropout on the mixed vector (and on the attention weights); training mode only.")
+    skip = controls.toggle("skip", "mixers_skip", True, help="Add the plain mean of the kept feature vectors.")
+    keep_dim = controls.toggle("keep_dim", "mixers_keep_dim", False,
+                               help="Keep the feature axis (size 1) in the output: (batch, 1, mod_dim).")
+    masked = controls.multiselect("Masked features", "mixers_masked", list(series), [],
+                                  max_selections=len(series),
+                                  help="Features the mixer must ignore: they get importance 0 and cannot "
+                                       "influence the output.")
+    st.caption(f"mod_dim = {input_size} (the window length) and n_features = {n_series} (the series) come from "
+               "the batch.")
+    training = layers.mode_toggle("mixers_training")
+
+st.title("Feature Mixers")
+st.write("A mixer takes several feature vectors per instance, weighs them (weights summing to 1: the importance), "
+         "adds them up and, with skip, adds their plain mean. Here each series is a feature and its window is the "
+         "feature vector, so the importance says which series the mixer listens to.")
+
+inputs = explore.mixer_inputs(current.batch.values)
+mask = explore.mixer_mask(n_windows, series, masked)
+call_kwargs = {} if mask is None else {"mask": mask}
+settings = dict(mod_dim=input_size, n_features=n_series, n_heads=n_heads, bias=bias, dropout=dropout, skip=skip,
+                keep_dim=keep_dim)
+
+
+def choice_of(name: str) -> layers.LayerChoice:
+    return layers.LayerChoice.of(name, explore.mixer_config(name, **settings), current,
+                                 input_shape=inputs.shape, variant=tuple(masked))
+
+
+choice = choice_of(flavour)
+stages = layers.trace(choice, training, inputs, call_kwargs)
+layers.pipeline_section(choice, call_kwargs)
+
+st.subheader("Importance")
+window = layers.window_select(current, "mixers_window")
+show.chart(figures.importance_bars(stages["importance"][window], series, masked), key="importance")
+show.chart(figures.importance_by_window(stages["importance"], series, current.batch.labels),
+           key="importance_by_window")
+if flavour == "SelfAttentionMixer":
+    scores = layers.attention_map(choice, inputs, mask)
+    show.chart(figures.attention_map(scores[window], series), key="attention_map")
+
+st.subheader("All four flavours on the same window")
+with st.spinner("Running all four flavours…"):
+    importances = {name: layers.trace(choice_of(name), False, inputs, call_kwargs)["importance"][window]
+                   for name in FLAVOURS}
+show.chart(figures.flavour_comparison(importances, series), key="flavours")
+
+st.subheader("Input and output")
+output = stages["output"][window].reshape(-1)
+show.chart(figures.mixer_input_output(inputs[window], output, series,
+                                      f"output ({'training' if training else 'inference'} mode)"),
+           key="input_output")
+
+layers.probes_section(choice, inputs, window, lambda values: values[window].reshape(-1), "mixed output",
+                      call_kwargs)
+layers.export_section(choice, stages, training)
