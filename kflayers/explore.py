@@ -233,7 +233,7 @@ def padding_sides(window: np.ndarray, padded: np.ndarray) -> tuple[int, int]:
 
 def token_kernel(layer: StagedLayer, channel: int) -> np.ndarray:
     """(kernel_size, c_in): the TokenEmbedding weights that produce embedding channel `channel`."""
-    return keras.ops.convert_to_numpy(layer.kernel)[:, :, channel]
+    return layer.kernel.numpy()[:, :, channel]
 
 
 MIXERS = ("GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer")

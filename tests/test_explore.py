@@ -189,3 +189,77 @@ def test_feature_impact_of_temporal_mixing_stays_on_the_diagonal():
     assert impact.shape == (3, 3) and impact.dtype == np.float64
     assert np.all(np.diag(impact) > 0)
     np.testing.assert_allclose(impact - np.diag(np.diag(impact)), 0, atol=1e-6)
+
+
+def test_fusion_pair_smoothed_is_a_centred_moving_average_with_edge_values():
+    values = np.arange(12.0, dtype="float32").reshape(1, 6, 2) ** 2
+    a, b = explore.fusion_pair(values, "smoothed", smoothing=3, seed=0)
+    assert a is values and b.shape == values.shape and b.dtype == np.float32
+    series = values[0, :, 1]
+    padded = np.concatenate([[series[0]], series, [series[-1]]])
+    expected = np.array([padded[i:i + 3].mean() for i in range(6)])
+    np.testing.assert_allclose(b[0, :, 1], expected, rtol=1e-6)
+
+
+def test_fusion_pair_token_embedding_is_a_seeded_projection_of_the_same_shape():
+    values = _inputs()
+    _, first = explore.fusion_pair(values, "token_embedding", smoothing=1, seed=4)
+    _, again = explore.fusion_pair(values, "token_embedding", smoothing=1, seed=4)
+    assert first.shape == values.shape
+    np.testing.assert_array_equal(first, again)
+    with pytest.raises(ValueError, match="`pair` must be one of"):
+        explore.fusion_pair(values, "nonsense", smoothing=1, seed=0)
+
+
+def test_fixed_gate_output_blends_the_two_inputs():
+    a, b = np.array([2.0, 4.0]), np.array([0.0, 8.0])
+    np.testing.assert_array_equal(explore.fixed_gate_output(a, b, 1.0), a)
+    np.testing.assert_array_equal(explore.fixed_gate_output(a, b, 0.0), b)
+    np.testing.assert_array_equal(explore.fixed_gate_output(a, b, 0.5), [1.0, 6.0])
+
+
+def test_fusion_stage_view_labels_both_inputs_in_the_concat_stage():
+    view = explore.fusion_stage_view("concat", np.zeros((2, 5, 4)), 1, ("x", "y"))
+    assert view.row_labels == ("x (a)", "y (a)", "x (b)", "y (b)")
+    assert explore.fusion_stage_view("gate", np.zeros((2, 5, 2)), 0, ("x", "y")).row_labels == ("x", "y")
+
+
+@pytest.mark.parametrize("padding, kernel_size, sides", [("circular", 3, (1, 1)), ("causal", 3, (2, 0)),
+                                                         ("same", 4, None)])
+def test_padding_sides_read_off_the_trace(padding, kernel_size, sides):
+    layer = explore.build_layer("TokenEmbedding", {"c_in": 3, "d_model": 2, "kernel_size": kernel_size,
+                                                   "padding": padding}, (None, 8, 3), 0)
+    stages = explore.trace_arrays(layer, _inputs(), training=False, seed=0)
+    before, after = explore.padding_sides(stages["input"][0], stages["padded"][0])
+    assert before + after == kernel_size - 1
+    if sides is not None:
+        assert (before, after) == sides
+    if padding == "circular":
+        np.testing.assert_array_equal(stages["padded"][0, 0], stages["input"][0, -1])  # the end wraps around
+    kernel = explore.token_kernel(layer, channel=1)
+    assert kernel.shape == (kernel_size, 3)
+    # Channel 1 of the convolution at step 0 is the kernel applied to the padded steps it covers.
+    expected = np.sum(kernel * stages["padded"][0, :kernel_size], dtype=np.float64)
+    assert stages["conv"][0, 0, 1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_mixer_glue_masks_and_attention_map_agree_with_the_layer():
+    assert explore.mixer_config("GlobalWeightsMixer", mod_dim=8, n_features=3, n_heads=2, bias=True, dropout=0.1,
+                                skip=True, keep_dim=False) == {"mod_dim": 8, "n_features": 3, "dropout": 0.1,
+                                                               "skip": True, "keep_dim": False}
+    inputs = explore.mixer_inputs(_inputs())  # (4, 3 series, 8 steps)
+    assert inputs.shape == (4, 3, 8) and inputs.flags.c_contiguous
+    np.testing.assert_array_equal(inputs[1, 2], _inputs()[1, :, 2])
+    assert explore.mixer_mask(4, ("a", "b", "c"), []) is None
+    mask = explore.mixer_mask(4, ("a", "b", "c"), ["b"])
+    assert mask.shape == (4, 3) and mask[:, 1].all() and not mask[:, [0, 2]].any()
+
+    config = explore.mixer_config("SelfAttentionMixer", mod_dim=8, n_features=3, n_heads=2, bias=True,
+                                  dropout=0.0, skip=True, keep_dim=False)
+    layer = explore.build_layer("SelfAttentionMixer", config, (None, 3, 8), 0)
+    scores = explore.attention_map(layer, inputs, mask)
+    assert scores.shape == (4, 3, 3)
+    np.testing.assert_allclose(scores[:, [0, 2]].sum(-1), 1, rtol=1e-5)
+    assert not scores[:, 1].any() and not scores[:, :, 1].any()
+    importance = explore.trace_arrays(layer, inputs, training=False, seed=0, mask=mask)["importance"]
+    np.testing.assert_allclose(scores.sum(1) / 2, importance, atol=1e-6)

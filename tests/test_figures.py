@@ -187,6 +187,70 @@ def test_impact_matrix_rejects_a_wrong_shape():
         figures.impact_matrix(np.zeros((2, 2)), ["a", "b", "c"])
 
 
+def test_fixed_gate_draws_both_inputs_the_output_and_the_fixed_blend():
+    a, b = np.array([1.0, 2.0]), np.array([0.0, -2.0])
+    chart = figures.fixed_gate(a, b, np.array([0.8, 1.0]), 0.5 * a + 0.5 * b, 0.5, "x")
+    assert [t.name for t in chart.figure.data] == ["a", "b", "output (learned gate)", "output with gate fixed at 0.5"]
+    np.testing.assert_array_equal(chart.figure.data[3].y, [0.5, 0.0])
+    assert chart.figure.layout.yaxis.title.text == "x"
+
+
+def test_padding_view_marks_the_padded_steps():
+    padded = np.array([9.0, 1.0, 2.0, 3.0, 1.0])  # circular, one step each side: window [1, 2, 3]
+    chart = figures.padding_view(padded, left=1, window_length=3, series_name="s", padding="circular")
+    _, window, padding = chart.figure.data
+    assert list(window.x) == [0, 1, 2] and list(window.y) == [1.0, 2.0, 3.0]
+    assert list(padding.x) == [-1, 3] and list(padding.y) == [9.0, 1.0]
+    assert [(s.x0, s.x1) for s in chart.figure.layout.shapes] == [(-1.5, -0.5), (2.5, 3.5)]
+    assert "repeat the window's other end" in chart.caption
+    causal = figures.padding_view(np.array([0.0, 0.0, 1.0]), left=2, window_length=1, series_name="s",
+                                  padding="causal")
+    assert len(causal.figure.layout.shapes) == 1 and "before the start only" in causal.caption
+
+
+def test_kernel_heatmap_columns_are_offsets_from_the_output_step():
+    kernel = np.arange(6.0).reshape(3, 2)  # (kernel_size=3, c_in=2)
+    chart = figures.kernel_heatmap(kernel, ["a", "b"], left=1, channel=4)
+    heatmap = chart.figure.data[0]
+    assert list(heatmap.x) == ["-1", "0", "+1"] and list(heatmap.y) == ["a", "b"]
+    np.testing.assert_array_equal(np.asarray(heatmap.z), kernel.T)
+    assert chart.figure.layout.title.text == "kernel of embedding channel 4"
+
+
+def test_importance_bars_mark_masked_features():
+    chart = figures.importance_bars(np.array([0.75, 0.0, 0.25]), ["a", "b", "c"], masked=["b"])
+    bars = chart.figure.data[0]
+    assert list(bars.x) == ["a", "b (masked)", "c"] and list(bars.y) == [0.75, 0.0, 0.25]
+    assert chart.figure.layout.shapes[0].y0 == 0.5  # the equal share among the two kept features
+
+
+def test_importance_by_window_and_flavour_comparison_hold_the_weights():
+    weights = np.array([[0.5, 0.5], [0.9, 0.1]])
+    by_window = figures.importance_by_window(weights, ["a", "b"], ["2024-01-01", "2024-02-01"])
+    np.testing.assert_array_equal(np.asarray(by_window.figure.data[0].z), weights)
+    assert list(by_window.figure.data[0].y) == ["2024-01-01", "2024-02-01"]
+    flavours = figures.flavour_comparison({"GlobalWeightsMixer": weights[0], "SelfAttentionMixer": weights[1]},
+                                          ["a", "b"])
+    assert [t.name for t in flavours.figure.data] == ["GlobalWeightsMixer", "SelfAttentionMixer"]
+    assert list(flavours.figure.data[1].y) == [0.9, 0.1]
+
+
+def test_attention_map_rows_are_queries():
+    scores = np.array([[0.7, 0.3], [0.4, 0.6]])
+    chart = figures.attention_map(scores, ["a", "b"])
+    np.testing.assert_array_equal(np.asarray(chart.figure.data[0].z), scores)
+    assert chart.figure.layout.yaxis.title.text == "attending feature (query)"
+
+
+def test_mixer_input_output_draws_every_feature_and_the_mix():
+    features, output = np.arange(6.0).reshape(2, 3), np.array([1.0, 1.5, 2.0])
+    chart = figures.mixer_input_output(features, output, ["a", "b"], "output (inference mode)")
+    assert [t.name for t in chart.figure.data] == ["a", "b", "mixed output"]
+    np.testing.assert_array_equal(chart.figure.data[1].y, features[1])
+    np.testing.assert_array_equal(chart.figure.data[2].y, output)
+    assert chart.figure.data[2].xaxis == "x2"
+
+
 def test_every_caption_is_one_sentence():
     rng = np.random.default_rng(3)
     charts = [
@@ -199,6 +263,14 @@ def test_every_caption_is_one_sentence():
         figures.dropout_std_by_stage(["a"], [0.0]),
         figures.mode_difference_by_stage(["a"], [0.0]),
         figures.impact_matrix(np.zeros((1, 1)), ["a"]),
+        figures.fixed_gate(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), 1.0, "a"),
+        figures.padding_view(np.zeros(3), 1, 1, "a", "same"),
+        figures.kernel_heatmap(np.zeros((3, 1)), ["a"], 1, 0),
+        figures.importance_bars(np.ones(1), ["a"]),
+        figures.importance_by_window(np.ones((2, 1)), ["a"], ["0", "1"]),
+        figures.flavour_comparison({"f": np.ones(1)}, ["a"]),
+        figures.attention_map(np.ones((1, 1)), ["a"]),
+        figures.mixer_input_output(np.zeros((1, 2)), np.zeros(2), ["a"], "output"),
     ]
     for chart in charts:
         assert chart.caption.endswith(".") and chart.caption.count(". ") == 0, chart.caption
