@@ -359,3 +359,42 @@ def test_limits_are_named_constants_with_clear_messages(monkeypatch, tmp_path):
     path.write_bytes(b"a\n1\n2\n3\n4\n5\n")
     with pytest.raises(DataError, match="larger than"):
         load_csv(path)
+
+
+# --- preambles, hints and layouts seen in exported files ------------------------------------
+
+
+def test_title_lines_before_the_table_are_skipped():
+    df = load("Exported from SomeTool\n\nSensor report 2024\n" + PLAIN)
+    assert_plain(df)
+    assert "The first 2 lines did not look like part of the table and were skipped." in df.attrs["warnings"]
+
+
+def test_excel_separator_hint_line():
+    assert_plain(load("sep=;\n" + PLAIN.replace(",", ";")))
+
+
+def test_columns_separated_by_runs_of_spaces():
+    df = load("a    b\n  1.5   10\n2.5 20\n")
+    assert list(df.columns) == ["a", "b"]
+    np.testing.assert_array_equal(df.to_numpy(), np.float32([[1.5, 10], [2.5, 20]]))
+
+
+def test_header_longer_than_the_sniffing_sample():
+    n = 9000  # names of 10+ characters: the header alone is far beyond 64 KiB
+    header = ",".join(f"sensor_{i:05d}" for i in range(n))
+    df = load(header + "\n" + ",".join(["1"] * n) + "\n" + ",".join(["2"] * n) + "\n")
+    assert df.shape == (2, n) and df.columns[-1] == f"sensor_{n - 1:05d}"
+
+
+def test_more_columns_than_allowed_even_when_the_header_is_huge():
+    header = ",".join(f"sensor_{i:05d}" for i in range(MAX_COLUMNS + 1))
+    raw = (header + "\n" + ",".join(["1"] * (MAX_COLUMNS + 1)) + "\n").encode()
+    refuse(raw, "more than the 10,000 allowed")
+
+
+def test_csv_text_passed_as_a_path_gets_a_hint():
+    with pytest.raises(DataError, match=r"pass the CSV content as bytes instead \(for example text.encode\(\)\)"):
+        load_csv(PLAIN)
+    with pytest.raises(DataError, match=r"The file '/x{78}…' cannot be read; check the path\."):
+        load_csv("/" + "x" * 300)  # too long for a file name; the message shows it shortened

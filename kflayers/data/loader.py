@@ -120,18 +120,24 @@ def _read_bytes(source) -> tuple[bytes, str]:
         raw = bytes(source)
         default_name = "uploaded data"
     elif isinstance(source, (str, os.PathLike)):
+        if isinstance(source, str) and ("\n" in source or "\r" in source):
+            raise DataError(
+                "load_csv was given text with line breaks where a file path was expected; "
+                "pass the CSV content as bytes instead (for example text.encode())."
+            )
         path = Path(source)
+        shown = repr(_shorten(str(path), 80))
         try:
             too_big = path.stat().st_size > MAX_BYTES
             raw = b"" if too_big else path.read_bytes()
         except FileNotFoundError as error:
-            raise DataError(f"No file was found at {str(path)!r}; check the path.") from error
+            raise DataError(f"No file was found at {shown}; check the path.") from error
         except IsADirectoryError as error:
-            raise DataError(f"{str(path)!r} is a folder, not a file; choose a CSV file.") from error
+            raise DataError(f"{shown} is a folder, not a file; choose a CSV file.") from error
         except PermissionError as error:
-            raise DataError(f"The file {str(path)!r} cannot be opened (no permission to read it).") from error
+            raise DataError(f"The file {shown} cannot be opened (no permission to read it).") from error
         except (OSError, ValueError) as error:
-            raise DataError(f"The file {str(path)!r} cannot be read; check the path.") from error
+            raise DataError(f"The file {shown} cannot be read; check the path.") from error
         if too_big:
             raise DataError(_too_big_message())
         default_name = path.name
@@ -195,9 +201,19 @@ class _Loader:
         if not text.strip():
             raise DataError("The file is empty; choose a CSV file with a header row and data rows.")
         self._reject_control_characters(text)
-        sample_records = _sample_records(text)
-        delimiter = _sniff_delimiter(sample_records)
-        records = _split_records(sample_records, delimiter)
+        sample = _sample(text)
+        delimiter, skipped_chars = _excel_separator_hint(sample)
+        if delimiter is None:
+            delimiter = _sniff_delimiter(sample)
+        records = _split_records(sample[skipped_chars:], delimiter)
+        preamble = _preamble_length(records)
+        if preamble:
+            skipped_chars += _end_of_lines(sample[skipped_chars:], preamble)
+            records = records[preamble:]
+            self.warnings.append(
+                f"The first {_plural(preamble, 'line', f'{preamble} lines')} did not look like part of "
+                f"the table and {_plural(preamble, 'was', 'were')} skipped."
+            )
         has_header = _has_header(records[0])
         n_columns = _column_count(records, has_header)
         if n_columns > MAX_COLUMNS:
@@ -206,7 +222,7 @@ class _Loader:
                 "keep only the series you need."
             )
         decimal = _sniff_decimal(records[1 if has_header else 0 :], delimiter)
-        frame = self._parse(text, encoding, delimiter, decimal, has_header, n_columns)
+        frame = self._parse(text, encoding, skipped_chars, delimiter, decimal, has_header, n_columns)
         names = self._column_names(records[0] if has_header else [], n_columns)
         frame.columns = range(n_columns)
         return self._clean(frame, names)
@@ -227,7 +243,7 @@ class _Loader:
         if bomless_utf16:
             return self._decode_as(bomless_utf16), bomless_utf16
         # UTF-8 is checked on the start only; pandas checks the rest while parsing.
-        head = raw[:_SAMPLE_CHARS]
+        head = raw[: _sample_end(raw, b"\n" if b"\n" in raw[:_SAMPLE_CHARS] else b"\r")]
         try:
             return head.decode("utf-8"), "utf-8"
         except UnicodeDecodeError as error:
@@ -264,17 +280,21 @@ class _Loader:
                 "export your table as a CSV file and upload that."
             )
 
-    def _parse(self, text, encoding, delimiter, decimal, has_header, n_columns) -> pd.DataFrame:
+    def _parse(self, text, encoding, skipped_chars, delimiter, decimal, has_header, n_columns) -> pd.DataFrame:
+        """Parse from `skipped_chars` into the text on, with pandas' C parser."""
+        text = text.lstrip("\ufeff")
         if encoding == "utf-8":
-            buffer = io.BytesIO(self.raw)  # `text` is only the start of the file
+            # `text` is only the start of the file: hand pandas the raw bytes.
+            start = len(text[:skipped_chars].encode("utf-8"))
+            buffer = io.BytesIO(self.raw[start:] if start else self.raw)
         else:
-            buffer = io.BytesIO(text.lstrip("\ufeff").encode("utf-8", errors="surrogatepass"))
+            buffer = io.BytesIO(text[skipped_chars:].encode("utf-8", errors="surrogatepass"))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 frame = pd.read_csv(
                     buffer,
-                    sep=delimiter,
+                    sep=r"\s+" if delimiter == " " else delimiter,
                     decimal=decimal,
                     header=0 if has_header else None,
                     names=list(range(n_columns)),
@@ -601,20 +621,63 @@ def _guess_bomless_utf16(raw: bytes) -> str | None:
     return None
 
 
-def _sample_records(text: str) -> str:
-    """The start of the text, cut at a line end so no record is truncated (when possible)."""
-    sample = text.lstrip("\ufeff")[:_SAMPLE_CHARS]
-    if len(text) > _SAMPLE_CHARS:
-        cut = max(sample.rfind("\n"), sample.rfind("\r"))
-        if cut > 0:
-            sample = sample[:cut]
-    return sample
+def _sample_end(data, newline) -> int:
+    """Where the sniffing sample ends: the first 64 KiB cut at a line end, and never less than three whole lines."""
+    if len(data) <= _SAMPLE_CHARS:
+        return len(data)
+    end = 0
+    for _ in range(3):
+        found = data.find(newline, end)
+        if found < 0:
+            return len(data)
+        end = found + 1
+    return max(end, data.rfind(newline, 0, _SAMPLE_CHARS) + 1)
+
+
+def _sample(text: str) -> str:
+    """The start of the text that the delimiter, header and decimal mark are guessed from."""
+    text = text.lstrip("\ufeff")
+    return text[: _sample_end(text, "\n" if "\n" in text[:_SAMPLE_CHARS] else "\r")]
+
+
+def _excel_separator_hint(sample: str) -> tuple[str | None, int]:
+    """Excel may write a first line such as "sep=;" naming the delimiter: use it and skip that line."""
+    match = re.match(r"sep=(.)\r?\n?", sample)
+    if match and match.group(1) in _DELIMITERS:
+        return match.group(1), match.end()
+    return None, 0
+
+
+def _preamble_length(records: list[list[str]]) -> int:
+    """How many leading one-field lines (titles, export notes) precede a table of several columns."""
+    modal = Counter(len(r) for r in records).most_common(1)[0][0]
+    if modal < 2:
+        return 0
+    count = 0
+    while count < len(records) - 1 and len(records[count]) == 1:
+        count += 1
+    return count
+
+
+def _end_of_lines(text: str, count: int) -> int:
+    """Character offset just after the first `count` non-blank lines of `text`."""
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        offset += len(line)
+        if line.strip():
+            count -= 1
+            if count == 0:
+                break
+    return offset
 
 
 def _split_records(sample: str, delimiter: str) -> list[list[str]]:
     """The first non-blank records of the sample, split on the delimiter."""
     records = []
-    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, skipinitialspace=True, strict=False)
+    if delimiter == " ":
+        reader = (line.split() for line in sample.splitlines())
+    else:
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, skipinitialspace=True, strict=False)
     try:
         for record in reader:
             if any(field.strip() for field in record):
@@ -644,6 +707,11 @@ def _sniff_delimiter(sample: str) -> str:
         score = (times / len(counts), modal)
         if score > best_score:
             best, best_score = delimiter, score
+    if best_score == (0.0, 0) and " " in sample.strip():
+        counts = [len(line.split()) for line in sample.splitlines() if line.strip()][:_SAMPLE_RECORDS]
+        modal, times = Counter(counts).most_common(1)[0]
+        if modal >= 2 and times >= 0.8 * len(counts):
+            return " "  # columns separated by runs of spaces
     return best
 
 
@@ -722,6 +790,9 @@ def _quote_list(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _short(value) -> str:
-    text = str(value)
-    return repr(text if len(text) <= 20 else text[:19] + "…")
+    return repr(_shorten(str(value), 20))
