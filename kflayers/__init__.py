@@ -25,6 +25,7 @@ _LAYER_MODULES = {
     "TokenEmbedding": "kflayers.layers.token_embedding",
     "PositionalEmbedding": "kflayers.layers.positional_embedding",
     "GatedFeatureFusion": "kflayers.layers.gated_feature_fusion",
+    "Forecaster": "kflayers.learn",  # the Learn page's model: its .keras downloads load with kflayers imported
 }
 
 __all__ = sorted(_LAYER_MODULES)
