@@ -69,3 +69,13 @@ def test_data_package_imports_neither_a_deep_learning_framework_nor_streamlit():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module_name", ["loader", "samples", "synthetic", "windows"])
+def test_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"kflayers.data.{module_name}")
+    failures, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 0 and failures == 0

@@ -64,6 +64,8 @@ _DOT_DECIMAL = re.compile(r"[+-]?\d*\.\d+")
 _DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Control characters other than tab and line breaks: common in binary data, rare in text.
+_BINARY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DATE_WORDS = ("date", "time", "timestamp", "datetime", "day", "month", "period", "ds")
 
 
@@ -87,6 +89,27 @@ def load_csv(source, name: str | None = None) -> pd.DataFrame:
     Raises:
         DataError: whenever the input cannot become such a frame; the message
             says what is wrong and what to do.
+
+    What is guessed and what is changed (each change is reported):
+
+    - Text encoding: a BOM (UTF-8/16/32), UTF-16 without BOM, else UTF-8,
+      else Windows-1252, else Latin-1.
+    - Delimiter: whichever of `,` `;` tab `|` splits the first lines into the
+      most consistent number of fields (runs of spaces as a last resort);
+      Excel's `sep=` first line is honoured; with `;` or tab, values like
+      `1,5` are read with a decimal comma.
+    - Header: the first line is a header unless it holds only numbers and
+      dates. Title lines of a single field above the table are skipped.
+    - Columns: mostly-numeric columns are kept (other entries become
+      missing); the first date/time column becomes the index; text, empty
+      and further date columns are dropped; an unnamed column that only
+      numbers the rows (a saved pandas index) is dropped; blank names become
+      `column_<position>` and repeated names get a `_2`, `_3`... suffix.
+    - Rows: rows without a readable date are dropped, rows are sorted by
+      time, and rows sharing a timestamp are averaged.
+    - Values: infinities become missing; finite values beyond the float32
+      range are clipped to it; missing values take the last value before
+      them (the first value after, at the very start).
 
     Example:
 
@@ -194,6 +217,7 @@ class _Loader:
         except _NotUtf8:
             # Only the sample was checked up front; a bad byte further on means
             # the whole file is in a legacy single-byte encoding.
+            self.warnings.clear()
             return self._load(*self._decode_legacy())
 
     def _load(self, text: str, encoding: str) -> pd.DataFrame:
@@ -273,8 +297,7 @@ class _Loader:
     @staticmethod
     def _reject_control_characters(text: str) -> None:
         sample = text[:_SAMPLE_CHARS]
-        controls = sum(len(run) for run in _CONTROL.findall(sample.replace("\t", "").replace("\r", "").replace("\n", "")))
-        if "\x00" in sample or controls > max(8, len(sample) // 100):
+        if "\x00" in sample or len(_BINARY_CONTROL.findall(sample)) > max(8, len(sample) // 100):
             raise DataError(
                 "This file does not look like text (it contains binary data); "
                 "export your table as a CSV file and upload that."
