@@ -25,7 +25,6 @@ _LAYER_MODULES = {
     "TokenEmbedding": "kflayers.layers.token_embedding",
     "PositionalEmbedding": "kflayers.layers.positional_embedding",
     "GatedFeatureFusion": "kflayers.layers.gated_feature_fusion",
-    "Forecaster": "kflayers.learn",  # the Learn page's model: its .keras downloads load with kflayers imported
 }
 
 __all__ = sorted(_LAYER_MODULES)
@@ -36,6 +35,8 @@ def _load_layers() -> None:
     module_globals = globals()
     for name, module in _LAYER_MODULES.items():
         module_globals[name] = getattr(importlib.import_module(module), name)
+    # Registers kflayers.learn.Forecaster too, so the Learn page's .keras downloads load with kflayers imported.
+    importlib.import_module("kflayers.learn")
 
 
 def __getattr__(name):
