@@ -62,6 +62,9 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
                          annotation_font_color=BASELINE_COLOR)
     log_scale = bool(values) and min(values) > 0
     figure.update_yaxes(title_text="mean squared error (z-scored units)", type="log" if log_scale else "linear")
+    if log_scale:
+        ticks = log_ticks(min(values), max(values))
+        figure.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     last = max(total_epochs or 0, len(epochs), 1)
     figure.update_xaxes(title_text="epoch", range=[0.5, last + 0.5], dtick=max(1, last // 10))
     base_layout(figure, height=340)
@@ -72,6 +75,23 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
     )
     caption += " (log scale)." if log_scale else "."
     return Chart(figure, caption)
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Round tick values (1, 2, 3, 5 times a power of ten) covering [low, high] on a log axis.
+
+    Plotly's own ticks on a log axis spanning less than a decade are bare
+    digits (9 8 7 6 5...), which read as nonsense; these read as numbers.
+    """
+    decades = np.log10(high) - np.log10(low)
+    multipliers = (1, 2, 3, 5) if decades < 1 else (1, 3) if decades < 3 else (1,)
+    exponents = range(int(np.floor(np.log10(low))) - 1, int(np.floor(np.log10(high))) + 2)
+    candidates = [float(f"{m * 10.0**e:.3g}") for e in exponents for m in multipliers]
+    inside = [t for t in candidates if low <= t <= high]
+    # One tick beyond each end, so the curve never runs off the labelled range.
+    below = [t for t in candidates if t < low][-1:]
+    above = [t for t in candidates if t > high][:1]
+    return below + inside + above
 
 
 def importance_before_after(series: Sequence[str], initial: Mapping[str, float], learned: Mapping[str, float],

@@ -1,0 +1,139 @@
+"""The Learn page's figure builders and verdicts on their own: the numbers inside each figure and sentence."""
+
+import numpy as np
+import pytest
+
+from kflayers.figures import learn
+
+SERIES = ["driver_1", "driven_1", "noise"]
+DEPENDENCIES = [{"driver": "driver_1", "driven": "driven_1", "lag": 3, "weight": 0.9}]
+
+
+def _importance(*weights):
+    return dict(zip(SERIES, weights))
+
+
+def test_planted_driver_is_the_dependency_of_the_target():
+    assert learn.planted_driver(DEPENDENCIES, "driven_1") == DEPENDENCIES[0]
+    assert learn.planted_driver(DEPENDENCIES, "driver_1") is None
+    assert learn.planted_driver(None, "driven_1") is None
+
+
+def test_series_label_marks_target_and_driver_and_escapes_html():
+    assert learn.series_label("driven_1", "driven_1", "driver_1") == "driven_1 (target)"
+    assert learn.series_label("driver_1", "driven_1", "driver_1") == "driver_1 (planted driver)"
+    assert learn.series_label("<b>x</b>", "driven_1") == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_loss_curve_draws_both_losses_per_epoch_and_the_baseline():
+    history = {"loss": [2.0, 1.0, 0.5], "val_loss": [1.5, 0.8, 0.6]}
+    chart = learn.loss_curve(history, baseline_mse=0.7, total_epochs=10)
+    train, val = chart.figure.data
+    assert (train.name, val.name) == ("training loss", "validation loss")
+    assert list(train.x) == [1, 2, 3] and list(train.y) == [2.0, 1.0, 0.5]
+    assert list(val.y) == [1.5, 0.8, 0.6]
+    (line,) = chart.figure.layout.shapes
+    assert line.y0 == line.y1 == 0.7
+    # The x axis already spans every planned epoch, so the live curve does not rescale.
+    assert tuple(chart.figure.layout.xaxis.range) == (0.5, 10.5)
+    assert chart.figure.layout.yaxis.type == "log"
+    ticks = list(chart.figure.layout.yaxis.tickvals)
+    assert ticks[0] <= 0.5 and ticks[-1] >= 2.0
+    assert list(chart.figure.layout.yaxis.ticktext) == [f"{t:g}" for t in ticks]
+    assert "naive forecast" in chart.caption and chart.caption.endswith("(log scale).")
+
+
+def test_loss_curve_without_baseline_or_with_a_zero_loss_is_linear():
+    chart = learn.loss_curve({"loss": [1.0, 0.0], "val_loss": [1.0, 0.5]})
+    assert not chart.figure.layout.shapes
+    assert chart.figure.layout.yaxis.type == "linear"
+    assert tuple(chart.figure.layout.xaxis.range) == (0.5, 2.5)
+
+
+@pytest.mark.parametrize("low, high", [(0.4, 2.0), (0.0022, 8.5), (0.5, 0.5), (1e-5, 100.0), (3.0, 3.0)])
+def test_log_ticks_are_round_numbers_covering_the_range(low, high):
+    ticks = learn.log_ticks(low, high)
+    assert ticks == sorted(ticks) and len(ticks) >= 2
+    assert ticks[0] <= low and ticks[-1] >= high
+    for tick in ticks:
+        mantissa = tick / 10 ** np.floor(np.log10(tick))
+        assert min(abs(mantissa - m) for m in (1, 2, 3, 5)) < 1e-9, tick
+
+
+def test_importance_before_after_bars_hold_both_importances():
+    initial, learned = _importance(0.3, 0.4, 0.3), _importance(0.6, 0.3, 0.1)
+    chart = learn.importance_before_after(SERIES, initial, learned, 5, "driven_1", "driver_1")
+    before, after = chart.figure.data
+    labels = ["driver_1 (planted driver)", "driven_1 (target)", "noise"]
+    assert list(before.x) == list(after.x) == labels
+    assert list(before.y) == [0.3, 0.4, 0.3] and list(after.y) == [0.6, 0.3, 0.1]
+    assert (before.name, after.name) == ("before training", "after epoch 5")
+    assert list(after.marker.color) == [learn.DRIVER_COLOR, learn.ACCENT, learn.ACCENT]
+    (equal_share,) = chart.figure.layout.shapes
+    assert equal_share.y0 == pytest.approx(1 / 3)
+    assert "orange bar" in chart.caption
+
+
+def test_importance_before_after_without_planted_driver_says_nothing_of_orange():
+    chart = learn.importance_before_after(SERIES, _importance(1, 0, 0), _importance(0, 1, 0), 0, "noise")
+    assert list(chart.figure.data[1].marker.color) == [learn.ACCENT] * 3
+    assert "orange" not in chart.caption
+
+
+def test_importance_over_epochs_starts_at_the_untrained_model():
+    initial = _importance(0.2, 0.3, 0.5)
+    history = [_importance(0.4, 0.3, 0.3), _importance(0.7, 0.2, 0.1)]
+    chart = learn.importance_over_epochs(SERIES, initial, history, "driven_1", "driver_1", epoch=1)
+    traces = {t.name: t for t in chart.figure.data}
+    assert list(traces) == ["driver_1 (planted driver)", "driven_1 (target)", "noise"]
+    assert list(traces["noise"].x) == [0, 1, 2]
+    assert list(traces["driver_1 (planted driver)"].y) == [0.2, 0.4, 0.7]
+    assert list(traces["driven_1 (target)"].y) == [0.3, 0.3, 0.2]
+    assert traces["driver_1 (planted driver)"].line.width > traces["noise"].line.width
+    assert traces["driven_1 (target)"].line.dash == "dot"
+    (marker,) = chart.figure.layout.shapes
+    assert marker.x0 == marker.x1 == 1
+
+
+def test_forecast_impact_bars_average_the_horizon():
+    impact = np.array([[0.2, 0.4], [1.0, 0.0], [0.05, 0.05]])
+    chart = learn.forecast_impact(SERIES, impact, "driven_1", "driver_1")
+    (bars,) = chart.figure.data
+    np.testing.assert_allclose(bars.y, [0.3, 0.5, 0.05])
+    assert list(bars.customdata) == ["t+1: 0.200, t+2: 0.400", "t+1: 1.000, t+2: 0.000", "t+1: 0.050, t+2: 0.050"]
+    assert list(bars.marker.color) == [learn.DRIVER_COLOR, learn.MUTED, learn.ACCENT]
+    assert "averaged over the 2 forecast steps" in chart.caption
+
+
+def test_forecast_impact_rejects_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"impact must be \(n_series, horizon\) for 3 series; got \(2, 1\)"):
+        learn.forecast_impact(SERIES, np.zeros((2, 1)), "noise")
+
+
+def test_baseline_verdict_states_who_won_and_by_how_much():
+    assert learn.baseline_verdict(0.75, 1.0) == (
+        "The model beat the naive forecast: its error is 25% lower (validation MSE 0.75 against 1 for the naive "
+        "forecast that repeats the last value).")
+    assert learn.baseline_verdict(1.2, 1.0).startswith("The model did not beat the naive forecast: its error is "
+                                                        "20% higher")
+    assert "is 3.0 times higher" in learn.baseline_verdict(3.0, 1.0)
+    assert learn.baseline_verdict(1.0, 1.0).startswith("The model only matched the naive forecast")
+    assert "nothing to beat" in learn.baseline_verdict(0.1, 0.0)
+
+
+def test_planted_verdict_found_when_the_driver_ranks_first():
+    text = learn.planted_verdict(DEPENDENCIES, "driven_1", _importance(0.45, 0.4, 0.15))
+    assert text == ("Planted: driver_1 drives driven_1 3 steps later. Found: the mixer ranks driver_1 first among "
+                    "the other series, importance 0.45, while the strongest other series has 0.15.")
+
+
+def test_planted_verdict_not_found_gives_the_rank():
+    text = learn.planted_verdict(DEPENDENCIES, "driven_1", _importance(0.1, 0.2, 0.7))
+    assert "Not found: the mixer ranks driver_1 only number 2 of 2 other series (importance 0.10" in text
+
+
+def test_planted_verdict_for_undriven_targets_and_missing_drivers():
+    assert "planted no driver for noise" in learn.planted_verdict(DEPENDENCIES, "noise", _importance(0.5, 0.2, 0.3))
+    missing = learn.planted_verdict(DEPENDENCIES, "driven_1", {"driven_1": 0.6, "noise": 0.4})
+    assert "driver_1 is not among the series the model saw" in missing
+    assert learn.planted_verdict([], "driven_1", _importance(1, 0, 0)) is None
