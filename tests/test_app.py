@@ -18,6 +18,10 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 MIXING = "pages/1_Feature_and_Temporal_Mixing.py"
+FUSION = "pages/2_Gated_Feature_Fusion.py"
+EMBEDDING = "pages/3_Token_and_Positional_Embedding.py"
+MIXERS = "pages/4_Feature_Mixers.py"
+LAYER_PAGES = (MIXING, FUSION, EMBEDDING, MIXERS)
 TIMEOUT = 180  # a layer page's first run imports TensorFlow on a loaded 2-core machine
 
 US_MACRO_FIRST_SEVEN = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1"]
@@ -165,12 +169,19 @@ def test_a_good_upload_changes_the_data_on_every_page():
     _upload(at, "mine.csv", _csv(["alpha", "beta", "gamma"]))
     assert [t["name"] for t in _figures(at)["preview"]["data"]] == ["alpha", "beta", "gamma"]
     assert any("(16, 32, 3)" in text for text in _all_text(at))
-    at.switch_page(MIXING)
-    _run(at)
-    figures = _figures(at)
-    assert figures["impact"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
-    assert _pipeline_texts(figures["pipeline"])[0] == "<b>input</b><br>(16, 32, 3)<br>no weights"
-    assert any("mine" in text for text in _all_text(at))
+    first_stage_shapes = {MIXING: "(16, 32, 3)", FUSION: "(16, 32, 3)", EMBEDDING: "(16, 32, 3)",
+                          MIXERS: "(16, 3, 32)"}
+    for layer_page in LAYER_PAGES:
+        at.switch_page(layer_page)
+        _run(at)
+        figures = _figures(at)
+        assert first_stage_shapes[layer_page] in _pipeline_texts(figures["pipeline"])[0], layer_page
+        if layer_page == EMBEDDING:
+            assert figures["input_heatmap"]["data"][0]["y"] == ["alpha", "beta", "gamma"]
+        else:
+            assert figures["input_output"]["data"][0]["name"] == "alpha", layer_page
+        assert any("mine\\.csv" in text for text in _all_text(at)), layer_page  # the name, escaped
+    assert _figures(at)["importance"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
 
 
 def test_a_bad_upload_shows_the_error_and_keeps_the_previous_data():
@@ -229,3 +240,59 @@ def test_the_address_bar_is_a_link_to_the_same_view():
     assert _pipeline_texts(_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
     assert at.query_params["batch"] == "16"  # the unreadable value fell back to the default
     assert at.query_params["mix_ff_dim"] == "8" and at.query_params["window"] == "20"
+
+
+def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
+    at = _run(_app().switch_page(FUSION))
+    at.selectbox(key="gff_stage").set_value("gate")
+    _run(at)
+    gate = _array(_figures(at)["heatmap"]["data"][0]["z"])
+    assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
+    at.radio(key="gff_fixed_gate").set_value(1.0)
+    fixed = _figures(_run(at))["fixed_gate"]["data"]
+    np.testing.assert_allclose(_array(fixed[3]["y"]), _array(fixed[0]["y"]))  # gate 1 keeps only a
+    at.selectbox(key="gff_pair").set_value("token_embedding")
+    embedded = _figures(_run(at))["fixed_gate"]["data"]
+    assert not np.allclose(_array(embedded[1]["y"]), _array(fixed[1]["y"]))  # b is now a projection
+    difference = _array(_figures(at)["mode_difference"]["data"][0]["y"])
+    np.testing.assert_array_equal(difference, 0)  # no dropout, no batch norm
+
+
+def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
+    at = _run(_app().switch_page(EMBEDDING))
+    at.slider(key="emb_d_model").set_value(6)
+    at.selectbox(key="emb_padding").set_value("causal")
+    figures = _figures(_run(at))
+    assert _pipeline_texts(figures["pipeline"])[-1].startswith("<b>bias</b><br>(16, 32, 6)")
+    padding = figures["padding"]["data"][2]  # the padded steps: two zeros before the window (kernel_size 3)
+    assert list(_array(padding["x"])) == [-2, -1] and list(_array(padding["y"])) == [0, 0]
+    table = _array(figures["position_table"]["data"][0]["z"])  # (d_model, time)
+    positions = np.arange(32)
+    np.testing.assert_allclose(table[0], np.sin(positions), atol=1e-6)
+    np.testing.assert_allclose(table[1], np.cos(positions), atol=1e-6)
+    assert _array(figures["kernel"]["data"][0]["z"]).shape == (7, 3)
+
+
+def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
+    at = _run(_app().switch_page(MIXERS))
+    figures = _figures(at)
+    assert [t["name"] for t in figures["flavours"]["data"]] == [
+        "GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
+    assert "attention_map" in figures
+    at.multiselect(key="mixers_masked").set_value(["realinv"])
+    figures = _figures(_run(at))
+    bars = figures["importance"]["data"][0]
+    assert bars["x"][2] == "realinv (masked)" and _array(bars["y"])[2] == 0
+    assert _array(bars["y"]).sum() == pytest.approx(1, abs=1e-5)
+    for flavour in figures["flavours"]["data"]:
+        assert _array(flavour["y"])[2] == 0, flavour["name"]
+    np.testing.assert_array_equal(_array(figures["attention_map"]["data"][0]["z"])[:, 2], 0)
+    std_before = _array(figures["dropout_std"]["data"][0]["y"])
+    at.slider(key="mixers_dropout").set_value(0.0)
+    std_after = _array(_figures(_run(at))["dropout_std"]["data"][0]["y"])
+    assert std_before.max() > 0 and std_after.max() == pytest.approx(0, abs=1e-6)
+    at.selectbox(key="mixers_flavour").set_value("GlobalWeightsMixer")
+    figures = _figures(_run(at))
+    assert "attention_map" not in figures
+    # A fresh GlobalWeightsMixer weighs every kept feature equally.
+    np.testing.assert_allclose(np.delete(_array(figures["importance"]["data"][0]["y"]), 2), 1 / 6, rtol=1e-5)

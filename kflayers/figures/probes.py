@@ -33,9 +33,10 @@ def dropout_band(mean: np.ndarray, std: np.ndarray, inference: np.ndarray, serie
     figure.update_yaxes(title_text=f"output of {plot_text(series_name)}")
     base_layout(figure, height=320)
     caption = (
-        f"The chosen series at the layer's output over {samples} passes with dropout on and batch normalisation on "
-        "its moving statistics: the line is the mean, the band one standard deviation either side, and the dotted "
-        "line the inference output; a wide band means dropout makes this output uncertain."
+        f"The layer's output for the chosen window ({plot_text(series_name)}) over {samples} passes with dropout "
+        "on and batch normalisation on its moving statistics: the line is the mean, the band one standard "
+        "deviation either side, and the dotted line the inference output; a wide band means dropout makes this "
+        "output uncertain."
     )
     return Chart(figure, caption)
 
@@ -55,7 +56,8 @@ def mode_difference_by_stage(stages: Sequence[str], difference: Sequence[float])
     chart = _stage_bars(stages, difference, "mean |training − inference|", "#dc2626")
     caption = (
         "How far each stage moves when the same batch runs in training instead of inference mode (mean absolute "
-        "difference): batch normalisation switching to the batch's own statistics shows first, dropout adds to it."
+        "difference): only batch normalisation (the batch's own statistics instead of moving averages) and dropout "
+        "can make a bar nonzero, from the stage where they act onwards."
     )
     return Chart(chart, caption)
 
