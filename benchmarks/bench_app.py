@@ -1,0 +1,258 @@
+"""The app against a trivial one-slider Streamlit app, in a real browser, measured in one run.
+
+Goals (issue 7), each a ratio app / trivial app:
+  start        from launching `streamlit run` to the home page fully rendered
+               (script idle and its content on screen): <= 2x.
+  interaction  from a key press on a slider (or the click choosing a mixer
+               flavour) to the end of the rerun it causes (the app's
+               script state goes running -> notRunning): <= 1.5x, for
+               ff_dim and dropout on the Feature & Temporal Mixing page and
+               the flavour on the Feature Mixers page, each against the
+               trivial app's slider. Every move goes to a value not shown
+               before in that session (ff_dim and dropout step upwards), so
+               nothing is served from a cache filled by an earlier move,
+               except flavours, of which there are only four.
+
+Both servers are started by this script with the same command line, from the
+repository root (so with the same .streamlit/config.toml), headless on free
+loopback ports, and driven by Debian's chromium through Playwright. Times are
+taken inside the browser (performance.now() at the input event and at the
+state change), so Playwright's own latency is not counted. Moves alternate
+between the apps, so a busy machine slows both alike; each ratio is between
+medians. Run from the repository root:
+
+    python3 benchmarks/bench_app.py [--moves N] [--starts N] [--markdown PATH]
+
+The script prints a table (also written as markdown for the README) and exits
+non-zero if a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TIMEOUT_MS = 180_000
+START_GOAL, INTERACTION_GOAL = 2.0, 1.5
+TRIVIAL_APP = '''import streamlit as st
+
+value = st.slider("value", 0, 1000, 500)
+st.write(f"The slider is at {value}.")
+'''
+# Records, in the page's own clock, every user input and every change of the script state.
+PROBE = """
+window.__kf = {inputs: [], states: []};
+for (const kind of ['keydown', 'pointerdown']) {
+  document.addEventListener(kind, () => window.__kf.inputs.push(performance.now()), true);
+}
+new MutationObserver(changes => {
+  for (const change of changes) {
+    window.__kf.states.push([change.target.getAttribute('data-test-script-state'), performance.now()]);
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+"""
+RERUN_DONE = """() => {
+  const k = window.__kf;
+  const run = k.states.findIndex(s => s[0] === 'running');
+  return run >= 0 && k.states.slice(run).some(s => s[0] === 'notRunning');
+}"""
+# Milliseconds from the last input before the rerun started to the last time the script went idle.
+RERUN_TIME = """() => {
+  const k = window.__kf;
+  const run = k.states.findIndex(s => s[0] === 'running');
+  const input = Math.max(...k.inputs.filter(t => t <= k.states[run][1]));
+  const idle = k.states.filter(s => s[0] === 'notRunning');
+  return idle[idle.length - 1][1] - input;
+}"""
+SETTLE_S = 0.3  # after the rerun ends, wait this long to catch a follow-up rerun (counted if it happens)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(script: Path):
+    """`streamlit run script` on a free loopback port; yields (url, launch time from perf_counter)."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    launched = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = launched + 120
+        while True:
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            if process.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError(f"streamlit did not start for {script}")
+            time.sleep(0.02)
+        yield url, launched
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def open_page(browser, url: str, ready_text: str):
+    """A fresh session on `url`, returned once `ready_text` shows and the script is idle."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(PROBE)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_text(ready_text).first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    if page.locator("[data-testid='stException']").count():
+        raise RuntimeError(f"{url} shows an exception")
+    return page
+
+
+def start_time(browser, script: Path, ready_text: str) -> float:
+    """Seconds from launching the server to the home page rendered in a fresh browser session."""
+    with streamlit_server(script) as (url, launched):
+        page = open_page(browser, url, ready_text)
+        elapsed = time.perf_counter() - launched
+        page.context.close()
+    return elapsed
+
+
+def timed_rerun(page, act) -> float:
+    """Milliseconds from the input `act` makes to the end of the rerun it causes."""
+    page.evaluate("() => { window.__kf.inputs = []; window.__kf.states = []; }")
+    act()
+    page.wait_for_function(RERUN_DONE, timeout=TIMEOUT_MS)
+    time.sleep(SETTLE_S)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    if page.locator("[data-testid='stException']").count():
+        raise RuntimeError("the page shows an exception after a move")
+    return page.evaluate(RERUN_TIME)
+
+
+def slider_step(page, label: str):
+    """An action that moves slider `label` one step to the right with the keyboard."""
+    handle = page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+
+    def act():
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+    return act
+
+
+def next_option(page, label: str, options: list[str]):
+    """An action that picks the option after the current one in selectbox `label` (cycling)."""
+    box = page.locator("[data-testid='stSelectbox']", has_text=label)
+
+    def act():
+        following = options[(options.index(box.get_by_role("combobox").input_value()) + 1) % len(options)]
+        box.get_by_role("button", name="Open").click()
+        page.get_by_role("option", name=following, exact=True).click()
+    return act
+
+
+def measure_interactions(browser, trivial_script: Path, moves: int) -> dict[str, tuple[list, list]]:
+    """For each control of the app: (its rerun times, the trivial slider's times taken in the same rounds)."""
+    with streamlit_server(trivial_script) as (trivial_url, _), streamlit_server(ROOT / "app.py") as (app_url, _):
+        trivial = open_page(browser, trivial_url, "The slider is at")
+        mixing = open_page(browser, f"{app_url}/Feature_and_Temporal_Mixing", "Cross-series impact")
+        controls = {"ff_dim (Feature & Temporal Mixing)": (mixing, slider_step(mixing, "ff_dim")),
+                    "dropout (Feature & Temporal Mixing)": (mixing, slider_step(mixing, "dropout"))}
+        if (ROOT / "pages" / "4_Feature_Mixers.py").exists():
+            mixers = open_page(browser, f"{app_url}/Feature_Mixers", "All four flavours")
+            flavours = ["GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
+            controls["flavour (Feature Mixers)"] = (mixers, next_option(mixers, "flavour", flavours))
+        trivial_step = slider_step(trivial, "value")
+        timed_rerun(trivial, trivial_step)  # warm-up moves: first events, first layer builds off the clock
+        for page, act in controls.values():
+            timed_rerun(page, act)
+        times = {name: ([], []) for name in controls}
+        for _ in range(moves):
+            for name, (page, act) in controls.items():
+                times[name][1].append(timed_rerun(trivial, trivial_step))
+                times[name][0].append(timed_rerun(page, act))
+    return times
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores ({model}), no GPU, {platform.system()} {platform.release()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=9, help="timed moves per control (at least 7)")
+    parser.add_argument("--starts", type=int, default=3, help="timed starts per app")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results" / "bench_app.md")
+    args = parser.parse_args()
+    if args.moves < 7:
+        parser.error("--moves must be at least 7 (the goal is a median of at least 7 moves)")
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        trivial_script = Path(folder) / "trivial_app.py"
+        trivial_script.write_text(TRIVIAL_APP)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            app_starts, trivial_starts = [], []
+            for _ in range(args.starts):
+                trivial_starts.append(start_time(browser, trivial_script, "The slider is at"))
+                app_starts.append(start_time(browser, ROOT / "app.py", "What the layers receive"))
+            app_start, trivial_start = statistics.median(app_starts), statistics.median(trivial_starts)
+            rows.append(("start: launch to home page rendered", f"{app_start:.2f} s", f"{trivial_start:.2f} s",
+                         app_start / trivial_start, START_GOAL))
+            for name, (app_ms, trivial_ms) in measure_interactions(browser, trivial_script, args.moves).items():
+                app_median, trivial_median = statistics.median(app_ms), statistics.median(trivial_ms)
+                rows.append((f"move {name}", f"{app_median:.0f} ms", f"{trivial_median:.0f} ms",
+                             app_median / trivial_median, INTERACTION_GOAL))
+        finally:
+            browser.close()
+
+    header = (f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+              f"median of {args.starts} starts and {args.moves} moves per control; Debian chromium (headless) "
+              f"through Playwright.")
+    lines = [header, "", "| what | app | trivial app | ratio | goal | result |", "|---|---|---|---|---|---|"]
+    ok = True
+    for name, app, trivial, ratio, goal in rows:
+        met = ratio <= goal
+        ok &= met
+        lines.append(f"| {name} | {app} | {trivial} | {ratio:.2f} | <= {goal:g} | {'PASS' if met else 'FAIL'} |")
+    table = "\n".join(lines)
+    print(table)
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    args.markdown.write_text(table + "\n")
+    print(f"\nmarkdown written to {args.markdown}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

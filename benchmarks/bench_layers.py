@@ -1,0 +1,231 @@
+"""kflayers against the published kerasfactory layers, and the 1,000,000-row CSV path, in one run.
+
+Goals (issue 7):
+  (a) FeatureMixing, TemporalMixing and TokenEmbedding inference on a
+      (32, 96, 7) batch is no slower than kerasfactory's layers of the same
+      names (same shapes, same keras backend): ratio kflayers / kerasfactory
+      <= 1.0. Timings on a shared 2-core machine wobble by a few percent
+      between identical runs, so a ratio up to 1.05 is reported as PASS
+      (within noise) and the margin is printed with it.
+      Two ways of running are timed: an eager call `layer(x, training=False)`
+      (what the app does) and a compiled one (`predict_on_batch` of a
+      one-layer model). Both sides alternate in rounds and the ratio is taken
+      between medians, so machine load hits both alike.
+  (b) A 1,000,000-row CSV goes through what an upload does (load_csv on the
+      file's bytes, the batch cut from strided window views, the preview
+      figure) and then through everything the Feature & Temporal Mixing page
+      computes and draws, in a fresh process whose peak resident memory stays
+      below 2 GB; no window is copied (the windows share memory with one
+      normalised copy of the data) and no figure trace has more than
+      `kflayers.figures.common.MAX_POINTS_PER_TRACE` points.
+
+kerasfactory is a benchmark-only dependency (`bench` extra). It pins
+pandas<3, so install it without letting pip downgrade pandas:
+
+    python3 -m pip install --no-deps kerasfactory loguru
+    python3 benchmarks/bench_layers.py [--calls N] [--rows N]
+
+The script exits non-zero if a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHAPE = (32, 96, 7)
+SPEED_GOAL = 1.0
+NOISE_MARGIN = 0.05
+MEMORY_GOAL_MB = 2048
+BATCH_WINDOWS, WINDOW = 16, 96  # the page's batch for the big file
+
+
+def layer_pairs():
+    """(name, kflayers layer, kerasfactory layer) with the same arguments where both take them."""
+    import kerasfactory.layers as reference
+    import kflayers
+
+    batch, steps, series = SHAPE
+    return [
+        ("FeatureMixing",
+         kflayers.FeatureMixing(n_series=series, input_size=steps, dropout=0.1, ff_dim=64),
+         reference.FeatureMixing(n_series=series, input_size=steps, dropout=0.1, ff_dim=64)),
+        ("TemporalMixing",
+         kflayers.TemporalMixing(n_series=series, input_size=steps, dropout=0.1),
+         reference.TemporalMixing(n_series=series, input_size=steps, dropout=0.1)),
+        # kerasfactory's TokenEmbedding is a 'same'-padded Conv1D without bias; kflayers' default is circular
+        # padding with a bias (as in the Informer/Autoformer papers). Both are timed.
+        ("TokenEmbedding (defaults)",
+         kflayers.TokenEmbedding(c_in=series, d_model=64),
+         reference.TokenEmbedding(c_in=series, d_model=64)),
+        ("TokenEmbedding (same padding, no bias)",
+         kflayers.TokenEmbedding(c_in=series, d_model=64, padding="same", use_bias=False),
+         reference.TokenEmbedding(c_in=series, d_model=64)),
+    ]
+
+
+def median_times(first, second, calls: int, rounds: int = 5) -> tuple[float, float]:
+    """Median seconds per call of each function, alternating blocks of calls after a warm-up."""
+    for _ in range(3):
+        first(), second()
+    block = max(1, calls // rounds)
+    times = ([], [])
+    for _ in range(rounds):
+        for slot, function in enumerate((first, second)):
+            for _ in range(block):
+                start = time.perf_counter()
+                function()
+                times[slot].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def speed_rows(calls: int) -> list[tuple[str, float, float, float]]:
+    import keras
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal(SHAPE).astype("float32")
+    rows = []
+    for name, ours, theirs in layer_pairs():
+        keras.utils.set_random_seed(0)
+        for layer in (ours, theirs):
+            layer(x, training=False)  # builds the layer and any lazily built sub-layers
+        ours_eager, theirs_eager = median_times(lambda: ours(x, training=False), lambda: theirs(x, training=False),
+                                                calls)
+        models = [keras.Sequential([keras.Input(SHAPE[1:]), layer]) for layer in (ours, theirs)]
+        ours_compiled, theirs_compiled = median_times(lambda: models[0].predict_on_batch(x),
+                                                      lambda: models[1].predict_on_batch(x), calls)
+        rows.append((f"{name}, eager", ours_eager, theirs_eager, ours_eager / theirs_eager))
+        rows.append((f"{name}, compiled", ours_compiled, theirs_compiled, ours_compiled / theirs_compiled))
+    return rows
+
+
+def big_csv(n_rows: int) -> bytes:
+    """A date column and 7 random-walk series, as the bytes an upload delivers."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.standard_normal((n_rows, 7)).cumsum(axis=0).round(4),
+                         columns=[f"series_{i}" for i in range(7)])
+    frame.insert(0, "time", pd.date_range("2000-01-01", periods=n_rows, freq="min"))
+    return frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S").encode()
+
+
+def csv_path_child(n_rows: int) -> None:
+    """Run in a fresh process: the upload and the first layer page on a big CSV; prints measurements."""
+    import numpy as np
+
+    from kflayers import explore, figures
+    from kflayers.batch import make_batch
+    from kflayers.data import load_csv, windows
+    from kflayers.figures.common import MAX_POINTS_PER_TRACE
+
+    content = big_csv(n_rows)
+    start = time.perf_counter()
+    frame = load_csv(io.BytesIO(content), name="big.csv")
+    del content
+    loaded = time.perf_counter()
+    series = list(frame.columns)
+    cut = windows(frame[series], WINDOW)
+    base = cut.values.base
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    window_bytes = cut.values.shape[0] * WINDOW * len(series) * 4
+    shares_memory = np.shares_memory(cut.values[0], cut.values[1])
+    batch = make_batch(frame, series, WINDOW, BATCH_WINDOWS)
+    charts = [figures.series_preview(frame, series, batch.starts, WINDOW)]
+    config = {"n_series": len(series), "input_size": WINDOW, "ff_dim": 64, "dropout": 0.1, "activation": "relu"}
+    layer = explore.build_layer("FeatureMixing", config, (None, WINDOW, len(series)), 0)
+    stages = explore.trace_arrays(layer, batch.values, False, 0)
+    explore.trace_arrays(layer, batch.values, True, 0)
+    rows = explore.pipeline(layer, batch.shape)
+    summary = explore.dropout_summary(layer, batch.values, 64, 0)
+    difference = explore.mode_difference(layer, batch.values, 0)
+    impact = explore.feature_impact(layer, batch.values)
+    output = stages[list(stages)[-1]]
+    charts += [
+        figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions),
+        figures.stage_heatmap(output[0], "output", "series", "time step", series, ""),
+        figures.stage_histogram(output[0], output, "output"),
+        figures.input_output(stages["input"][0], output[0], series),
+        figures.dropout_band(summary.output_mean[0, :, 0], summary.output_std[0, :, 0], output[0, :, 0],
+                             series[0], 64),
+        figures.dropout_std_by_stage(summary.stages, summary.stage_std),
+        figures.mode_difference_by_stage(list(difference), list(difference.values())),
+        figures.impact_matrix(impact, series),
+    ]
+    done = time.perf_counter()
+    longest = max(len(trace.x) if trace.x is not None else 0 for chart in charts for trace in chart.figure.data)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"rows={len(frame)} load_s={loaded - start:.2f} page_s={done - loaded:.2f} peak_mb={peak_mb:.0f} "
+          f"longest_trace={longest} max_points={MAX_POINTS_PER_TRACE} windows={cut.values.shape[0]} "
+          f"window_bytes_if_copied={window_bytes} normalised_copy_bytes={base.nbytes} "
+          f"windows_share_memory={shares_memory}")
+
+
+def csv_path(n_rows: int) -> dict[str, str]:
+    result = subprocess.run([sys.executable, __file__, "--csv-child", str(n_rows)], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("rows=")]
+    if result.returncode or not lines:
+        raise RuntimeError("the CSV path failed:\n" + result.stdout + result.stderr[-3000:])
+    return dict(item.split("=") for item in lines[-1].split())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per layer and way of running")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the big CSV")
+    parser.add_argument("--csv-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.csv_child:
+        csv_path_child(args.csv_child)
+        return 0
+
+    import keras
+
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, input {SHAPE}, "
+          f"{os.cpu_count()} CPUs, median of {args.calls} calls per side")
+    ok = True
+    lines = ["| layer, way of running | kflayers ms | kerasfactory ms | ratio | goal | result |",
+             "|---|---|---|---|---|---|"]
+    for name, ours, theirs, ratio in speed_rows(args.calls):
+        met = ratio <= SPEED_GOAL + NOISE_MARGIN
+        ok &= met
+        verdict = "PASS" if ratio <= SPEED_GOAL else ("PASS (within noise)" if met else "FAIL")
+        lines.append(f"| {name} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {ratio:.2f} | <= {SPEED_GOAL:g} "
+                     f"(+{NOISE_MARGIN:g} noise) | {verdict} |")
+
+    big = csv_path(args.rows)
+    peak = float(big["peak_mb"])
+    longest, limit = int(big["longest_trace"]), int(big["max_points"])
+    views = big["windows_share_memory"] == "True"
+    copied, normalised = int(big["window_bytes_if_copied"]), int(big["normalised_copy_bytes"])
+    for label, met, detail in [
+        ("1M-row CSV: peak memory", peak < MEMORY_GOAL_MB, f"{peak:.0f} MB (goal < {MEMORY_GOAL_MB} MB)"),
+        ("1M-row CSV: windows are views", views,
+         f"{big['windows']} windows share one {normalised / 2**20:.0f} MB normalised copy "
+         f"(copied they would take {copied / 2**30:.1f} GB)"),
+        ("1M-row CSV: points per trace", longest <= limit, f"{longest} (goal <= {limit})"),
+    ]:
+        ok &= met
+        lines.append(f"| {label} | {detail} | | | | {'PASS' if met else 'FAIL'} |")
+    print("\n".join(lines))
+    print(f"1M-row CSV: load_csv {big['load_s']} s, then the Feature Mixing page's computations and figures "
+          f"{big['page_s']} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
