@@ -26,16 +26,19 @@ def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequ
         raise ValueError("names, shapes, params and descriptions must have one entry per stage.")
     figure = go.Figure()
     half_width = 0.44
+    # Collected and set once: adding shapes one by one re-checks every earlier one each time.
+    boxes, labels = [], []
     for i, (name, shape, count) in enumerate(zip(names, shapes, params)):
-        figure.add_shape(type="rect", x0=i - half_width, x1=i + half_width, y0=-0.5, y1=0.5,
-                         line=dict(color=ACCENT if count else MUTED, width=1.5),
-                         fillcolor="rgba(37, 99, 235, 0.12)" if count else "rgba(148, 163, 184, 0.10)")
-        figure.add_annotation(x=i, y=0, showarrow=False, font=dict(size=11),
-                              text=f"<b>{plot_text(name)}</b><br>{_shape_text(shape)}<br>{_params_text(count)}")
+        boxes.append(dict(type="rect", x0=i - half_width, x1=i + half_width, y0=-0.5, y1=0.5,
+                          line=dict(color=ACCENT if count else MUTED, width=1.5),
+                          fillcolor="rgba(37, 99, 235, 0.12)" if count else "rgba(148, 163, 184, 0.10)"))
+        labels.append(dict(x=i, y=0, showarrow=False, font=dict(size=11),
+                           text=f"<b>{plot_text(name)}</b><br>{_shape_text(shape)}<br>{_params_text(count)}"))
         if i:
-            figure.add_annotation(x=i - half_width, y=0, ax=i - 1 + half_width, ay=0, xref="x", yref="y",
-                                  axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1,
-                                  arrowwidth=1.2, arrowcolor=MUTED)
+            labels.append(dict(x=i - half_width, y=0, ax=i - 1 + half_width, ay=0, xref="x", yref="y",
+                               axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1,
+                               arrowwidth=1.2, arrowcolor=MUTED))
+    figure.update_layout(shapes=boxes, annotations=labels)
     # Invisible markers carry the hover text (shapes cannot).
     figure.add_trace(go.Scatter(
         x=list(range(len(names))), y=[0] * len(names), mode="markers",
