@@ -83,8 +83,9 @@ if st.button("Train", key="learn_train", type="primary", icon=":material/play_ar
 
 trained = learn.stored()
 if trained is None:
-    st.info("Choose the target and the model in the sidebar, then press Train. A few epochs take seconds on "
-            "small data; the loss curve updates after every epoch.")
+    if problem is None:
+        st.info("Choose the target and the model in the sidebar, then press Train. A few epochs take seconds on "
+                "small data; the loss curve updates after every epoch.")
     st.stop()
 
 result, done = trained.result, trained.settings

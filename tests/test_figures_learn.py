@@ -28,8 +28,9 @@ def test_series_label_marks_target_and_driver_and_escapes_html():
 def test_loss_curve_draws_both_losses_per_epoch_and_the_baseline():
     history = {"loss": [2.0, 1.0, 0.5], "val_loss": [1.5, 0.8, 0.6]}
     chart = learn.loss_curve(history, baseline_mse=0.7, total_epochs=10)
-    train, val = chart.figure.data
-    assert (train.name, val.name) == ("training loss", "validation loss")
+    train, val, baseline_entry = chart.figure.data
+    assert (train.name, val.name, baseline_entry.name) == ("training loss", "validation loss",
+                                                           "naive forecast (last value)")
     assert list(train.x) == [1, 2, 3] and list(train.y) == [2.0, 1.0, 0.5]
     assert list(val.y) == [1.5, 0.8, 0.6]
     (line,) = chart.figure.layout.shapes
@@ -45,7 +46,7 @@ def test_loss_curve_draws_both_losses_per_epoch_and_the_baseline():
 
 def test_loss_curve_without_baseline_or_with_a_zero_loss_is_linear():
     chart = learn.loss_curve({"loss": [1.0, 0.0], "val_loss": [1.0, 0.5]})
-    assert not chart.figure.layout.shapes
+    assert not chart.figure.layout.shapes and len(chart.figure.data) == 2
     assert chart.figure.layout.yaxis.type == "linear"
     assert tuple(chart.figure.layout.xaxis.range) == (0.5, 2.5)
 
@@ -63,7 +64,8 @@ def test_log_ticks_are_round_numbers_covering_the_range(low, high):
 def test_importance_before_after_bars_hold_both_importances():
     initial, learned = _importance(0.3, 0.4, 0.3), _importance(0.6, 0.3, 0.1)
     chart = learn.importance_before_after(SERIES, initial, learned, 5, "driven_1", "driver_1")
-    before, after = chart.figure.data
+    before, after, equal_share_entry = chart.figure.data
+    assert equal_share_entry.name == "equal share (1/3)"
     labels = ["driver_1 (planted driver)", "driven_1 (target)", "noise"]
     assert list(before.x) == list(after.x) == labels
     assert list(before.y) == [0.3, 0.4, 0.3] and list(after.y) == [0.6, 0.3, 0.1]

@@ -75,6 +75,7 @@ def test_a_window_too_long_for_the_data_is_an_error_not_an_exception():
     (error,) = at.error
     assert "needs at least" in error.value and "the data has 203" in error.value
     assert _train_button(at).disabled
+    assert not at.info  # no invitation to press a disabled button
 
 
 @pytest.mark.parametrize("problem, shown", [
@@ -105,7 +106,7 @@ def test_a_short_training_shows_its_results(trained):
     assert loss["layout"]["shapes"][0]["y0"] == pytest.approx(result.baseline_mse)
 
     # The bars show the last epoch by default: importances after training, next to those before.
-    before, after = figures["learn_importance"]["data"]
+    before, after, _ = figures["learn_importance"]["data"]
     assert after["name"] == "after epoch 2"
     np.testing.assert_allclose(_array(before["y"]), [result.importance_initial[s] for s in US_MACRO_FIRST_SEVEN])
     np.testing.assert_allclose(_array(after["y"]), [result.importance[s] for s in US_MACRO_FIRST_SEVEN])
@@ -149,7 +150,7 @@ def test_moving_the_epoch_slider_shows_that_epoch_without_retraining(trained):
     trained.slider(key="learn_epoch").set_value(0)
     _run(trained)
     assert trained.session_state[RESULT] is stored
-    before, after = _figures(trained)["learn_importance"]["data"]
+    before, after, _ = _figures(trained)["learn_importance"]["data"]
     assert after["name"] == "after epoch 0"
     np.testing.assert_allclose(_array(after["y"]), _array(before["y"]))
 

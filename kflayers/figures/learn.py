@@ -57,9 +57,11 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
     values = loss + val_loss
     if baseline_mse is not None:
         values.append(baseline_mse)
-        figure.add_hline(y=baseline_mse, line=dict(color=BASELINE_COLOR, dash="dash", width=1.5),
-                         annotation_text="naive forecast (last value)", annotation_position="top left",
-                         annotation_font_color=BASELINE_COLOR)
+        baseline_line = dict(color=BASELINE_COLOR, dash="dash", width=1.5)
+        figure.add_hline(y=baseline_mse, line=baseline_line)
+        # Named in the legend: plotly places a line's own label wrongly on a log axis.
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=baseline_line,
+                                    name="naive forecast (last value)"))
     log_scale = bool(values) and min(values) > 0
     figure.update_yaxes(title_text="mean squared error (z-scored units)", type="log" if log_scale else "linear")
     if log_scale:
@@ -110,9 +112,11 @@ def importance_before_after(series: Sequence[str], initial: Mapping[str, float],
         go.Bar(x=labels, y=[learned[name] for name in series], name=f"after epoch {epoch}",
                marker_color=[DRIVER_COLOR if name == driver else ACCENT for name in series]),
     ])
-    uniform = 1.0 / len(series)
-    figure.add_hline(y=uniform, line=dict(color="black", dash="dot", width=1),
-                     annotation_text=f"equal share 1/{len(series)}", annotation_position="top right")
+    equal_share = dict(color="black", dash="dot", width=1)
+    figure.add_hline(y=1.0 / len(series), line=equal_share)
+    # A legend entry for the line (a label on the line itself would sit on the bars).
+    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=equal_share,
+                                name=f"equal share (1/{len(series)})"))
     figure.update_layout(barmode="group")
     figure.update_xaxes(title_text="input series", type="category")
     figure.update_yaxes(title_text="mixer importance (sums to 1)", rangemode="tozero")
