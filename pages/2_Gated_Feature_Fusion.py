@@ -48,6 +48,9 @@ window = layers.activations_section(
     value_ranges={"gate": (0.0, 1.0)} if activation in BOUNDED else None)
 
 st.subheader("The gate")
+gate_view = explore.fusion_stage_view("gate", stages["gate"], window, current.batch.series)
+show.chart(figures.stage_heatmap(gate_view.values, "gate", gate_view.row_title, "time step", gate_view.row_labels,
+                                 value_range=(0.0, 1.0) if activation in BOUNDED else None), key="gate_heatmap")
 show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate"), key="gate_histogram")
 left, right = st.columns(2)
 with left:

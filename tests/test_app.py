@@ -244,10 +244,10 @@ def test_the_address_bar_is_a_link_to_the_same_view():
 
 def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
     at = _run(_app().switch_page(FUSION))
-    at.selectbox(key="gff_stage").set_value("gate")
-    _run(at)
-    gate = _array(_figures(at)["heatmap"]["data"][0]["z"])
+    gate = _array(_figures(at)["gate_heatmap"]["data"][0]["z"])
     assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
+    at.selectbox(key="gff_stage").set_value("gate")
+    np.testing.assert_array_equal(_array(_figures(_run(at))["heatmap"]["data"][0]["z"]), gate)
     at.radio(key="gff_fixed_gate").set_value(1.0)
     fixed = _figures(_run(at))["fixed_gate"]["data"]
     np.testing.assert_allclose(_array(fixed[3]["y"]), _array(fixed[0]["y"]))  # gate 1 keeps only a

@@ -105,10 +105,21 @@ def _slider(page, label: str):
     return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
 
 
+CHARTS_DRAWN = """() => {
+    const charts = [...document.querySelectorAll("[data-testid='stPlotlyChart']")];
+    return charts.length > 0 && charts.every(c => c.querySelector('.main-svg *')) ? charts.length : 0;
+}"""
+
+
 def _charts_drawn(page) -> None:
-    page.wait_for_function("() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart']\")]"
-                           ".every(c => c.querySelector('.main-svg .plot *, .main-svg .shapelayer *'))",
-                           timeout=30_000)
+    """Wait until every plotly chart is drawn; plotly's script loads lazily, after the rest of the page."""
+    count = -1
+    for _ in range(60):  # until the number of drawn charts stops changing for a second
+        drawn = page.wait_for_function(CHARTS_DRAWN, timeout=RUN_TIMEOUT_MS).json_value()
+        if drawn == count:
+            return
+        count = drawn
+        page.wait_for_timeout(1000)
 
 
 def _screenshot(page, name: str) -> None:
