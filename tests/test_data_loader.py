@@ -149,7 +149,7 @@ def test_boolean_column_becomes_zero_and_one():
 def test_empty_column_is_dropped_and_reported():
     df = load("a,empty,b\n1,,2\n3,,4\n")
     assert list(df.columns) == ["a", "b"]
-    assert 'Column "empty" has no values and was dropped.' in df.attrs["warnings"]
+    assert 'Column "empty" has no usable values and was dropped.' in df.attrs["warnings"]
 
 
 def test_trailing_delimiter_on_every_row_adds_no_column():
