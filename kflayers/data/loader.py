@@ -487,18 +487,13 @@ class _Loader:
         if pd.to_numeric(probe, errors="coerce").notna().mean() < 0.5:
             if probe.str.fullmatch(_THOUSANDS.pattern).mean() < 0.5:
                 return None
-        text = column.astype(object).where(column.notna(), None)
-        text = pd.Series(text, dtype=object).map(lambda v: v.strip() if isinstance(v, str) else v)
-        grouped = text.map(
-            lambda v: v.replace(",", "") if isinstance(v, str) and _THOUSANDS.fullmatch(v) else v
-        )
-        numbers = pd.to_numeric(grouped, errors="coerce").astype(np.float64)
+        numbers = pd.to_numeric(column.astype(object).map(_number_text), errors="coerce").astype(np.float64)
         readable = int(numbers.notna().sum())
         if readable < 0.5 * len(present):
             return None
         unreadable = len(present) - readable
         if unreadable:
-            example = next(v for v, n in zip(text, numbers) if v is not None and pd.isna(n))
+            example = column[numbers.isna() & column.notna()].iloc[0]
             self.warnings.append(
                 f'{unreadable:,} {_plural(unreadable, "value", "values")} in column "{name}" '
                 f"{_plural(unreadable, 'is', 'are')} not a number (for example {_short(example)}) "
@@ -743,6 +738,14 @@ def _sniff_decimal(records: list[list[str]], delimiter: str) -> str:
     comma = sum(1 for f in fields if _COMMA_DECIMAL.fullmatch(f))
     dot = sum(1 for f in fields if _DOT_DECIMAL.fullmatch(f))
     return "," if comma > dot else "."
+
+
+def _number_text(value):
+    """A cell with surrounding spaces and thousands separators (1,234.5) removed, ready for to_numeric."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return value.replace(",", "") if _THOUSANDS.fullmatch(value) else value
 
 
 def _as_datetime(column: pd.Series, present: pd.Series):
