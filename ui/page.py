@@ -34,6 +34,9 @@ PAGES = (
          "Four ways to weigh the series and pool them into one vector: importance per series for one window and "
          "across windows, the self-attention map, all four flavours side by side, and masked series dropping "
          "to exactly zero."),
+    Page("pages/5_Learn.py", "Learn", ":material/school:",
+         "Train a small forecaster built from kflayers layers on the chosen data and watch which series its mixer "
+         "learns to use, judged against the naive forecast and, on synthetic data, against the planted drivers."),
 )
 """The app's pages in menu order (Streamlit's own menu is hidden so the names read well)."""
 
