@@ -6,7 +6,7 @@ from kflayers.data import DataError
 from kflayers.figures import learn as figures
 from ui import controls, learn, page, show
 
-learn.setup(__file__)
+page.setup(__file__)
 current = page.data_sidebar()
 
 from kflayers.learn import MIXERS  # noqa: E402  (TensorFlow loads after the sidebar is drawn)

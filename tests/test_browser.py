@@ -161,3 +161,20 @@ def test_page_by_deep_link_renders_and_follows_a_slider(server, browser, path, n
         _screenshot(page, f"{name}_after_slider")
     finally:
         context.close()
+
+
+def test_learn_page_trains_from_a_deep_link(server, browser):
+    """The Learn page has no chart before training: press Train (2 epochs, set through the link) and wait."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Learn?source=synthetic&learn_epochs=2")
+        page.get_by_text("press Train").first.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text("Did it beat the naive forecast?").wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        _screenshot(page, "learn_trained")
+    finally:
+        context.close()

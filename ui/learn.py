@@ -26,18 +26,7 @@ from ui import page, show
 if TYPE_CHECKING:
     from kflayers.learn import ForecastResult
 
-PAGE = page.Page(
-    "pages/5_Learn.py", "Learn", ":material/school:",
-    "Train a small forecaster built from kflayers layers on the chosen data and watch which series its mixer "
-    "learns to use, judged against the naive forecast and, on synthetic data, against the planted drivers.")
 _RESULT = "_kf_learn_result"
-
-
-def setup(script: str) -> page.Page:
-    """`ui.page.setup` for this page, listing it in the menu while `ui.page.PAGES` does not yet."""
-    if PAGE.path not in [entry.path for entry in page.PAGES]:
-        page.PAGES = (*page.PAGES, PAGE)
-    return page.setup(script)
 
 
 @dataclasses.dataclass(frozen=True)
