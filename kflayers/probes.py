@@ -15,6 +15,7 @@ work on a fresh copy.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import weakref
@@ -53,6 +54,14 @@ def _to_numpy(tensor) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(tensor))
 
 
+def _numpy_view(tensor) -> np.ndarray:
+    """A read-only numpy view of `tensor`'s memory where the backend shares it (TensorFlow on CPU), else a copy."""
+    try:
+        return np.asarray(tensor)
+    except (TypeError, RuntimeError):  # e.g. a torch tensor on a GPU
+        return _to_numpy(tensor)
+
+
 def _batch_size(inputs) -> int:
     """The batch size of `inputs` (one tensor or a structure of tensors sharing the batch axis)."""
     sizes = {int(ops.shape(leaf)[0]) for leaf in keras.tree.flatten(inputs)}
@@ -61,61 +70,125 @@ def _batch_size(inputs) -> int:
     return sizes.pop()
 
 
-def _tile_batch(structure, samples: int):
-    """Repeat every tensor of `structure` `samples` times along the batch axis: [x, x, ..., x]."""
+def _tile_batch(structure, copies: int):
+    """Repeat every tensor of `structure` `copies` times along the batch axis: [x, x, ..., x]."""
     return keras.tree.map_structure(
-        lambda tensor: ops.tile(tensor, (samples,) + (1,) * (len(tensor.shape) - 1)), structure
+        lambda tensor: ops.tile(tensor, (copies,) + (1,) * (len(tensor.shape) - 1)), structure
     )
 
 
-def _sample_moments(tensor, samples: int, batch: int, varies: bool):
-    """(mean, std) over the `samples` passes of a stage computed on the tiled batch.
+# Elements of the largest stage in one chunk of tiled passes. Past 32 MiB an op's output no longer
+# comes from reused heap memory (glibc's largest mmap threshold) but from fresh pages, and every op
+# pays the page faults: a 50 MB tensor took TensorFlow 80 ms to multiply, two 25 MB halves 20 ms.
+# On the issue's FeatureMixing (a 0.8 MB hidden stage per pass) chunks of 10-16 passes measured
+# fastest; chunks of 5 passes ran about 1.5x slower, one chunk of all 64 passes about 2x slower.
+_CHUNK_ELEMENTS = 2**22
 
-    A stage that cannot vary (`varies` False: recorded before any dropout mask
-    was drawn) or whose leading axis is not the tiled batch (such as a
-    position table of shape (1, time, d_model), computed once for all passes)
-    has its first pass as mean and a std of zero.
+# A dropout mask keeps a unit when a uniform 32-bit word is below a threshold: keep probability exact to 2**-32.
+_WORD_RANGE = 2**32
 
-    Otherwise the deviations are taken from the first pass (a shifted two-pass
-    variance), so a stage that is bit-identical in every pass still gets a std
-    of exactly 0 and a mean equal to its value, with no rounding residue.
+
+def _keep_mask(seed: int, chunk: int, draw: int, shape: tuple, threshold: int) -> np.ndarray:
+    """A Bernoulli keep mask: each unit is kept when a uniform 32-bit word is below `threshold`.
+
+    Each word is drawn a byte at a time (numpy's PCG64): its top byte
+    decides unless it equals the threshold's top byte, which happens for
+    one unit in 256 on average; only those draw their low 24 bits. The
+    masks are those of full 32-bit comparisons at the cost of about 8
+    random bits per unit. Every (seed, chunk, draw) has its own stream, so
+    the masks do not depend on the order in which a compiled graph runs its draws.
     """
-    if not keras.backend.is_float_dtype(tensor.dtype):
-        tensor = ops.cast(tensor, keras.backend.floatx())
-    batch_major = tensor.shape[0] == samples * batch
-    first = tensor[:batch] if batch_major else tensor
-    if not (varies and batch_major):
-        return first, ops.zeros_like(first)
-    passes = ops.reshape(tensor, (samples, batch) + tuple(tensor.shape[1:]))
-    deviations = passes - first
-    mean_deviation = ops.mean(deviations, axis=0)
-    variance = ops.mean(ops.square(deviations - mean_deviation), axis=0)
-    return first + mean_deviation, ops.sqrt(variance)
+    size = math.prod(shape)
+    bits = np.random.Generator(np.random.PCG64([seed, chunk, draw])).bit_generator
+    top = bits.random_raw(-(-size // 8)).view(np.uint8)[:size]
+    threshold_top, threshold_low = np.uint8(threshold >> 24), np.uint32(threshold & 0xFFFFFF)
+    keep = top < threshold_top
+    ties = np.flatnonzero(top == threshold_top)
+    low = bits.random_raw(-(-ties.size // 2)).view(np.uint32)[: ties.size] & np.uint32(0xFFFFFF)
+    keep[ties] = low < threshold_low
+    return keep.reshape(shape)
 
 
-class _FirstDrawSeedGenerator(keras.random.SeedGenerator):
-    """A seed generator that notes how many stages the running trace held when the first mask was drawn.
+class _NumpyDropout:
+    """The dropout of one chunk of tiled passes (a `stage_mode` `dropout_fn`), with masks drawn by numpy.
 
-    A stage recorded before any dropout drew its mask was computed before
-    that draw, so it cannot depend on it and needs no reduction over passes:
-    this skips most of the work for the deterministic front of a layer.
+    TensorFlow's Philox generator took most of the probe's time on CPU;
+    numpy's PCG64, drawing about 8 random bits per unit (see `_keep_mask`),
+    is several times faster. A unit is kept when its 32-bit word is below
+    round(keep * 2**32), and kept units are scaled by the inverse of that
+    threshold's exact probability, so every stage keeps its expectation.
+    `draws` counts the masks drawn so far in the running trace.
     """
 
-    stages_before_first_draw: int | None = None
+    def __init__(self, seed, chunk):
+        self._seed = seed
+        self._chunk = chunk
+        self.draws = 0
 
-    def next(self, ordered=True):
-        recording = _RECORDING.get()
-        if self.stages_before_first_draw is None and recording is not None:
-            self.stages_before_first_draw = len(recording[1])
-        return super().next(ordered=ordered)
+    def __call__(self, x, rate, noise_shape):
+        threshold = min(max(round((1.0 - rate) * _WORD_RANGE), 1), _WORD_RANGE - 1)
+        shape = tuple(x.shape) if noise_shape is None else tuple(
+            x.shape[axis] if size is None else size for axis, size in enumerate(noise_shape)
+        )
+        keep = self._draw(shape, threshold)
+        self.draws += 1
+        return ops.where(keep, x * (_WORD_RANGE / threshold), 0.0)
+
+    def _draw(self, shape, threshold):
+        draw = self.draws
+        if keras.backend.backend() != "tensorflow":
+            return ops.convert_to_tensor(_keep_mask(int(self._seed), int(self._chunk), draw, shape, threshold))
+        import tensorflow as tf
+
+        # Runs numpy inside the compiled graph, once per execution.
+        keep = tf.numpy_function(
+            lambda seed, chunk: _keep_mask(int(seed), int(chunk), draw, shape, threshold),
+            [self._seed, self._chunk], tf.bool, stateful=False,
+        )
+        return tf.ensure_shape(keep, shape)
+
+
+def _moment_dtype(dtype) -> np.dtype:
+    """Moments are taken in float32 (in float64 for float64 stages), whatever a stage's own dtype."""
+    return np.dtype(np.float64 if keras.backend.standardize_dtype(dtype) == "float64" else np.float32)
+
+
+class _DeviationSums:
+    """Sums of deviations (and of their squares) of a stage's passes from one reference pass.
+
+    Taking deviations from a pass, not from zero, keeps the variance free of
+    cancellation (a shifted variance), and a stage that is bit-identical in
+    every pass sums to exactly 0: std exactly 0, mean exactly its value.
+    Every chunk runs the same shapes, so such a stage's passes agree across
+    chunks too. Each chunk's sums are float32, their totals float64.
+    """
+
+    def __init__(self, reference: np.ndarray):
+        self.reference = reference
+        self.passes = 0
+        self.deviation_sum = np.zeros(self.reference.shape, np.float64)
+        self.square_sum = np.zeros(self.reference.shape, np.float64)
+
+    def add(self, passes: np.ndarray) -> None:
+        deviations = (passes - self.reference).reshape(len(passes), -1)
+        self.passes += len(passes)
+        self.deviation_sum += deviations.sum(axis=0).reshape(self.reference.shape)
+        self.square_sum += np.einsum("ij,ij->j", deviations, deviations).reshape(self.reference.shape)
+
+    def mean_and_std(self):
+        mean_deviation = self.deviation_sum / self.passes
+        variance = np.maximum(self.square_sum / self.passes - mean_deviation**2, 0)
+        dtype = self.reference.dtype
+        return (self.reference + mean_deviation).astype(dtype), np.sqrt(variance).astype(dtype)
 
 
 def _compile(function):
     """Compile `function` as one graph where the backend allows it from outside a layer.
 
-    On TensorFlow this is `tf.function`: the tiled pass and its reduction run as
-    one graph instead of one Python dispatch per op. Other backends run the
-    same code eagerly (jax.jit would need the layer's stateless API).
+    On TensorFlow this is `tf.function`: a chunk of tiled passes runs as one
+    graph instead of one Python dispatch per op. Other
+    backends run the same code eagerly (jax.jit would need the layer's
+    stateless API).
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -124,44 +197,106 @@ def _compile(function):
     return function
 
 
+def _shape_key(structure) -> tuple:
+    return tuple(tuple(leaf.shape) if hasattr(leaf, "shape") else leaf for leaf in keras.tree.flatten(structure))
+
+
+class _UntiledFront(OrderedDict):
+    """The stage recorder of a chunk of tiled passes, which runs the layer's front once, not once per pass.
+
+    Until the first dropout mask is drawn, every stage is the same in all
+    passes. For each such stage the recorder hands the layer the untiled
+    pass's value, tiled, in place of its own tiled computation (see
+    `StagedLayer._stage`); in a compiled graph the unused tiled computation
+    is then pruned. The names of those stages are kept in `front`.
+    """
+
+    def __init__(self, untiled, copies: int, batch: int, dropout: "_NumpyDropout"):
+        super().__init__()
+        self._untiled = untiled
+        self._copies = copies
+        self._batch = batch
+        self._dropout = dropout
+        self.front = set()
+
+    def __setitem__(self, name, tensor):
+        value = self._untiled.get(name)
+        if self._dropout.draws == 0 and value is not None:
+            self.front.add(name)
+            # Tile only what the tiled pass has per window (a position table is computed once for all passes).
+            if tensor.shape[0] == self._copies * self._batch and value.shape[0] == self._batch:
+                tensor = _tile_batch(value, self._copies)
+        super().__setitem__(name, tensor)
+
+
 class _BatchedDropoutPass:
-    """The compiled tiled pass of one layer for one sample count, with its own dropout seed generator.
+    """The compiled chunk of tiled passes of one layer for one sample count.
 
     Holding the layer only weakly lets it (and this cache entry) be collected
-    when the caller drops it. The seed generator is reset to the probe's seed
-    before every run, so a given seed always draws the same masks.
+    when the caller drops it. A chunk's seed and index are tensors, so one
+    trace serves every chunk and every seed.
     """
 
     def __init__(self, layer, samples: int):
         self._layer = weakref.ref(layer)
         self._samples = samples
-        self._seed_generator = _FirstDrawSeedGenerator(0)
-        self._lock = threading.Lock()
-        self._run = _compile(self._moments)
+        self._largest_stages: dict[tuple, int] = {}
+        self._run = _compile(self._chunk)
 
-    def _moments(self, inputs, call_kwargs):
+    def _chunk(self, inputs, call_kwargs, seed, chunk, copies: int):
+        """Every stage of `copies` tiled passes; one untiled pass of the stages no mask can reach."""
         layer = self._layer()
-        batch = _batch_size(inputs)
+        with stage_mode(batch_norm=False, dropout=False):
+            untiled = layer.trace(inputs, training=False, **call_kwargs)
         tiled_kwargs = dict(call_kwargs)
         if tiled_kwargs.get("mask") is not None:
-            tiled_kwargs["mask"] = _tile_batch(tiled_kwargs["mask"], self._samples)
-        # Runs once per call eagerly, once per input signature when compiled.
-        self._seed_generator.stages_before_first_draw = None
-        with stage_mode(batch_norm=False, dropout=True, seed=self._seed_generator):
-            stages = layer.trace(_tile_batch(inputs, self._samples), training=False, **tiled_kwargs)
-        first_varying = self._seed_generator.stages_before_first_draw
-        if first_varying is None:
-            first_varying = len(stages)
-        return {
-            name: _sample_moments(tensor, self._samples, batch, varies=index >= first_varying)
-            for index, (name, tensor) in enumerate(stages.items())
-        }
+            tiled_kwargs["mask"] = _tile_batch(tiled_kwargs["mask"], copies)
+        dropout = _NumpyDropout(seed, chunk)
+        stages = _UntiledFront(untiled, copies, _batch_size(inputs), dropout)
+        # As in StagedLayer.trace(), with a recorder of our own.
+        token = _RECORDING.set((layer, stages))
+        try:
+            with stage_mode(batch_norm=False, dropout=True, dropout_fn=dropout):
+                layer(_tile_batch(inputs, copies), training=False, **tiled_kwargs)
+        finally:
+            _RECORDING.reset(token)
+        return OrderedDict((name, untiled[name] if name in stages.front else tensor) for name, tensor in stages.items())
+
+    def _largest_stage(self, inputs, call_kwargs) -> int:
+        """Elements of the layer's largest stage in one pass (from one inference trace per input shape)."""
+        key = _shape_key((inputs, call_kwargs))
+        if key not in self._largest_stages:
+            with stage_mode(batch_norm=False, dropout=False):
+                stages = self._layer().trace(inputs, training=False, **call_kwargs)
+            self._largest_stages[key] = max(math.prod(tensor.shape) for tensor in stages.values())
+        return self._largest_stages[key]
 
     def __call__(self, inputs, call_kwargs, seed: int):
-        with self._lock:
-            state = self._seed_generator.state
-            state.assign(ops.convert_to_tensor([seed, 0], dtype=state.dtype))
-            return self._run(inputs, call_kwargs)
+        chunks = -(-self._samples // max(1, _CHUNK_ELEMENTS // self._largest_stage(inputs, call_kwargs)))
+        # Equal chunks, so every pass runs through the same shapes; the last one counts only what is left.
+        copies = -(-self._samples // chunks)
+        batch = _batch_size(inputs)
+        seed = ops.convert_to_tensor(seed % 2**63, dtype="int64")
+        # {stage: its value (no mask reaches it, or it is computed once for all passes) or _DeviationSums}
+        stages = OrderedDict()
+        for chunk in range(chunks):
+            counted = min(copies, self._samples - chunk * copies)
+            tiled = self._run(inputs, call_kwargs, seed, ops.convert_to_tensor(chunk, dtype="int64"), copies)
+            for name, tensor in tiled.items():
+                if isinstance(stages.get(name), np.ndarray):
+                    continue
+                if tensor.shape[0] != copies * batch:
+                    stages[name] = _to_numpy(tensor).astype(_moment_dtype(tensor.dtype), copy=False)
+                    continue
+                passes = _numpy_view(tensor).astype(_moment_dtype(tensor.dtype), copy=False)
+                passes = passes.reshape((copies, batch) + passes.shape[1:])
+                if name not in stages:
+                    stages[name] = _DeviationSums(passes[0].copy())  # a copy outlives the tensor's memory
+                stages[name].add(passes[:counted])
+        return OrderedDict(
+            (name, (entry, np.zeros_like(entry)) if isinstance(entry, np.ndarray) else entry.mean_and_std())
+            for name, entry in stages.items()
+        )
 
 
 _BATCHED_PASSES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -188,16 +323,27 @@ def dropout_variance(layer, inputs, samples: int = 64, seed: int | None = None, 
     """Mean and standard deviation of every stage over `samples` passes with dropout active.
 
     BatchNormalization uses its moving statistics (as in inference), so all
-    the spread comes from dropout. The passes run as one batched computation:
-    the inputs (and a `mask` in `call_kwargs`) are tiled `samples` times
-    along the batch axis, traced once with fresh dropout masks for every
-    copy, and each stage is reduced over the copies. On TensorFlow that pass
-    and its reduction are compiled (`tf.function`, cached per layer and
-    sample count); the layer's own variables are read, never written.
+    the spread comes from dropout. The passes run batched: the inputs (and a
+    `mask` in `call_kwargs`) are tiled along the batch axis, a chunk of
+    copies at a time, and traced with fresh dropout masks for every copy;
+    each stage's sums over the copies are then added up in numpy. A chunk
+    holds as many copies as keep the largest stage near 4M elements (all 64
+    passes of a small layer fit in one; a bigger tile runs slower and needs
+    more memory). On TensorFlow a chunk is compiled (`tf.function`, cached
+    per layer and sample count); the layer's own variables are read, never
+    written, and its seed generators are not used.
+
+    The dropout masks come from numpy's PCG64 generator rather than
+    keras.random, which is several times faster on CPU: a unit is kept when
+    a uniform 32-bit word is below round((1 - rate) * 2**32), so the keep
+    probability is exact to 2**-32, and kept units are scaled by the inverse
+    of that probability, so the expectation of every stage is unchanged. A
+    given seed always draws the same masks.
 
     Stages recorded before the first dropout mask is drawn cannot depend on
-    it: they come out as their value with std exactly 0, without a reduction
-    (with rate 0 that is every stage). Later stages are measured, and a stage
+    it: they are computed once, on the untiled batch, and come out as their
+    value with std exactly 0 (with rate 0 that is every stage); the tiled
+    passes start from them. Later stages are measured, and a stage
     that agrees in every pass (such as a skip mean after the dropout) still
     gets std exactly 0. The mean tends to the inference output as `samples`
     grows, with standard error std / sqrt(samples).
@@ -216,8 +362,7 @@ def dropout_variance(layer, inputs, samples: int = 64, seed: int | None = None, 
     _check_built(layer, "dropout_variance")
     samples = check_positive_int("samples", samples)
     seed = _check_seed(seed)
-    moments = _batched_pass(layer, samples)(_as_tensors(inputs), _as_tensors(call_kwargs), seed)
-    return OrderedDict((name, (_to_numpy(mean), _to_numpy(std))) for name, (mean, std) in moments.items())
+    return _batched_pass(layer, samples)(_as_tensors(inputs), _as_tensors(call_kwargs), seed)
 
 
 def mode_difference(layer, inputs, seed: int | None = None, **call_kwargs):

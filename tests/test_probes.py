@@ -129,6 +129,48 @@ def test_dropout_variance_of_the_dropout_stage_matches_bernoulli_maths():
     assert abs(np.sqrt(np.mean(z**2)) - 1) < 0.2
 
 
+def kept_counts(layer, x, samples, seed):
+    """How many of the passes kept each clearly active hidden unit, read back from dropout_1's mean.
+
+    A kept unit is h / keep and a dropped one 0, so the mean over the passes is h * kept / (samples * keep).
+    """
+    mean, _ = dropout_variance(layer, x, samples=samples, seed=seed)["dropout_1"]
+    hidden = to_numpy(layer.trace(x)["activation"]).astype(np.float64)
+    active = hidden > 0.1
+    return mean[active] * samples * (1 - layer.dropout) / hidden[active]
+
+
+def test_dropout_variance_in_chunks_counts_every_pass_once(monkeypatch):
+    # Chunks of at most 3 passes (the largest stage, dense_1, has BATCH * TIME * 5 elements):
+    # 8 passes run as 3 equal chunks of 3, of which the last counts 2.
+    monkeypatch.setattr("kflayers.probes._CHUNK_ELEMENTS", 3 * BATCH * TIME * 5)
+    layer, x, _ = feature_mixing()
+    kept = kept_counts(layer, x, samples=8, seed=7)
+    np.testing.assert_allclose(kept, np.round(kept), atol=1e-3)
+    assert kept.min() >= 0 and kept.max() <= 8
+    assert len(np.unique(np.round(kept))) > 3
+    mixer = GlobalWeightsMixer(mod_dim=4, n_features=3, dropout=0.5)
+    features = normal(BATCH, 3, 4)
+    mixer(features)
+    skip_mean, skip_std = dropout_variance(mixer, features, samples=8, seed=0)["skip"]
+    assert np.all(skip_std == 0.0)
+    np.testing.assert_allclose(skip_mean, features.mean(axis=1), rtol=1e-6, atol=1e-7)
+
+
+def test_dropout_masks_keep_the_exact_rate_below_the_first_random_byte():
+    # keep = 2**-9 = 2**23 / 2**32: a unit's first random byte never decides (it is kept only when
+    # that byte is 0 and the next bits fall below 2**23), so this checks the masks' finest resolution.
+    layer, x, _ = Case(
+        "fm", lambda: FeatureMixing(n_series=SERIES, input_size=TIME, dropout=1 - 2**-9, ff_dim=64), window
+    ).build()
+    samples = 256
+    kept = kept_counts(layer, x, samples=samples, seed=3)
+    np.testing.assert_allclose(kept, np.round(kept), atol=1e-2)
+    draws, keep = kept.size * samples, 2**-9
+    assert draws * keep > 300
+    assert abs(np.round(kept).sum() - draws * keep) < 5 * np.sqrt(draws * keep * (1 - keep))
+
+
 def test_dropout_variance_mean_converges_to_the_inference_output():
     layer, x, _ = feature_mixing()
     samples = 256

@@ -46,19 +46,25 @@ class StageMode:
         dropout: whether dropout is active.
         seed: a `keras.random.SeedGenerator` (or int) for the dropout masks, so
             that a probe does not advance the layers' own generators.
+        dropout_fn: optional `(x, rate, noise_shape) -> tensor` replacing
+            `keras.random.dropout` (then `seed` is unused): a probe's own,
+            faster mask source for its batched passes.
     """
 
     batch_norm: bool | str = False
     dropout: bool = False
     seed: Any = None
+    dropout_fn: Any = None
 
 
 @contextlib.contextmanager
-def stage_mode(batch_norm: bool | str = False, dropout: bool = False, seed: Any = None) -> Iterator[StageMode]:
+def stage_mode(
+    batch_norm: bool | str = False, dropout: bool = False, seed: Any = None, dropout_fn: Any = None
+) -> Iterator[StageMode]:
     """Override how normalization and dropout run for layers called in this block."""
     if batch_norm not in (True, False, BATCH_STATS):
         raise ValueError(f"batch_norm must be True, False or {BATCH_STATS!r}; got {batch_norm!r}.")
-    mode = StageMode(batch_norm=batch_norm, dropout=bool(dropout), seed=seed)
+    mode = StageMode(batch_norm=batch_norm, dropout=bool(dropout), seed=seed, dropout_fn=dropout_fn)
     token = _MODE.set(mode)
     try:
         yield mode
@@ -131,10 +137,16 @@ class StagedLayer(keras.layers.Layer):
         return stages
 
     def _stage(self, name: str, tensor):
-        """Record `tensor` as stage `name` when this layer is being traced."""
+        """Record `tensor` as stage `name` when this layer is being traced; return what the recorder holds.
+
+        That is `tensor` itself for `trace()`. A probe's recorder may hand back
+        an equal tensor instead (`dropout_variance` computes a layer's front,
+        before any dropout, once and tiles it, rather than once per pass).
+        """
         recording = _RECORDING.get()
         if recording is not None and recording[0] is self:
             recording[1][name] = tensor
+            return recording[1][name]
         return tensor
 
     def _batch_norm(self, batch_norm: keras.layers.BatchNormalization, x, training):
@@ -161,6 +173,9 @@ class StagedLayer(keras.layers.Layer):
             return dropout(x, training=training)
         if not mode.dropout or dropout.rate == 0:
             return x
+        if mode.dropout_fn is not None:
+            # A probe drawing its own masks (kflayers.probes.dropout_variance); plain calls never get here.
+            return mode.dropout_fn(x, dropout.rate, dropout.noise_shape)
         return keras.random.dropout(x, dropout.rate, noise_shape=dropout.noise_shape, seed=mode.seed)
 
     def _dropout_active(self, training) -> bool:
