@@ -224,7 +224,8 @@ class _UntiledFront(OrderedDict):
         if self._dropout.draws == 0 and value is not None:
             self.front.add(name)
             # Tile only what the tiled pass has per window (a position table is computed once for all passes).
-            if tensor.shape[0] == self._copies * self._batch and value.shape[0] == self._batch:
+            per_window = tensor.shape[0] == self._copies * self._batch and value.shape[0] == self._batch
+            if per_window and tuple(tensor.shape[1:]) == tuple(value.shape[1:]):
                 tensor = _tile_batch(value, self._copies)
         super().__setitem__(name, tensor)
 
