@@ -9,7 +9,7 @@ Goals (issue 7):
       (within noise) and the margin is printed with it.
       Two ways of running are timed: an eager call `layer(x, training=False)`
       (what the app does) and a compiled one (`predict_on_batch` of a
-      one-layer model). Both sides alternate in rounds and the ratio is taken
+      one-layer model). Both sides alternate call by call and the ratio is taken
       between medians, so machine load hits both alike.
   (b) A 1,000,000-row CSV goes through what an upload does (load_csv on the
       file's bytes, the batch cut from strided window views, the preview
@@ -53,8 +53,16 @@ BATCH_WINDOWS, WINDOW = 16, 96  # the page's batch for the big file
 
 def layer_pairs():
     """(name, kflayers layer, kerasfactory layer) with the same arguments where both take them."""
+    import warnings
+
     import kerasfactory.layers as reference
+    from loguru import logger
+
     import kflayers
+
+    logger.remove()  # kerasfactory logs every layer it creates at DEBUG level
+    # kerasfactory's TokenEmbedding passes input_shape to its Conv1D, which keras warns about.
+    warnings.filterwarnings("ignore", message="Do not pass an `input_shape`", category=UserWarning)
 
     batch, steps, series = SHAPE
     return [
@@ -75,18 +83,16 @@ def layer_pairs():
     ]
 
 
-def median_times(first, second, calls: int, rounds: int = 5) -> tuple[float, float]:
-    """Median seconds per call of each function, alternating blocks of calls after a warm-up."""
-    for _ in range(3):
+def median_times(first, second, calls: int) -> tuple[float, float]:
+    """Median seconds per call of each function over `calls` alternating calls, after a warm-up."""
+    for _ in range(5):
         first(), second()
-    block = max(1, calls // rounds)
     times = ([], [])
-    for _ in range(rounds):
+    for _ in range(calls):
         for slot, function in enumerate((first, second)):
-            for _ in range(block):
-                start = time.perf_counter()
-                function()
-                times[slot].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            function()
+            times[slot].append(time.perf_counter() - start)
     return statistics.median(times[0]), statistics.median(times[1])
 
 

@@ -1,0 +1,296 @@
+"""The app under concurrent sessions, many moves, killed browsers and uploads during a run.
+
+One `streamlit run app.py` server on a free loopback port serves every test;
+Debian's chromium is driven through Playwright. Each test is bounded: a fixed
+number of moves, a timeout on every wait. The server's memory is read with
+psutil from its own process.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+MIXING = "Feature_and_Temporal_Mixing"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
+TIMEOUT_MS = 120_000  # a first layer page imports TensorFlow on a loaded 2-core machine
+MOVES = 200
+WARM_UP_MOVES = 20
+FINISHED_EVERY = 20
+PRESS_GAP_MS = 150
+"""Every 20th move waits for its rerun to finish; the others are interrupted by the next move."""
+RSS_GROWTH_LIMIT_MB = 150
+"""Allowed growth of the server's resident memory over the moves after the warm-up."""
+
+# Counts the runs that finished since the page loaded (the script state going from running to notRunning),
+# however briefly each state lasts.
+RERUN_COUNTER = """
+window.__reruns = 0;
+let wasRunning = false;
+new MutationObserver(() => {
+  const state = document.querySelector("[data-testid='stApp']")?.getAttribute('data-test-script-state');
+  if (state === 'running') wasRunning = true;
+  if (state === 'notRunning' && wasRunning) { wasRunning = false; window.__reruns += 1; }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_health(url: str, process: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(OSError):
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("streamlit did not start: " + process.stderr.read().decode(errors="replace"))
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """(url, the server process) for `streamlit run app.py` on loopback."""
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_health(url, process, 60)
+        yield url, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium (apt-get install -y chromium).")
+    with sync_api.sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+def _open(browser, url: str, ready_text: str):
+    """A page in a fresh session (its own context), returned once it has run and is idle."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(RERUN_COUNTER)
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_text(ready_text).first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    _assert_no_exception(page)
+    return page
+
+
+def _assert_no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def _slider(page, label: str):
+    return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+
+
+def _press(page, label: str, key: str) -> None:
+    """Press `key` on slider `label` without waiting for the rerun."""
+    _slider(page, label).focus()
+    page.keyboard.press(key)
+
+
+def _wait_for_reruns(page, count: int) -> None:
+    page.wait_for_function("n => window.__reruns >= n", arg=count, timeout=TIMEOUT_MS)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+
+
+def _move(page, label: str, key: str) -> None:
+    """Move slider `label` one step with `key` and wait for the rerun to finish."""
+    done = page.evaluate("() => window.__reruns")
+    _press(page, label, key)
+    _wait_for_reruns(page, done + 1)
+
+
+def _snippet(page) -> str:
+    """The Python snippet of the export section: it names the layer's arguments as the page used them."""
+    return page.locator("[data-testid='stCode']").last.inner_text()
+
+
+def _main_text(page) -> str:
+    return page.locator("[data-testid='stMain']").inner_text()
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    return process.memory_info().rss / 2**20
+
+
+def test_two_sessions_moving_different_sliders_at_once_each_see_their_own_results(server, browser):
+    url, _ = server
+    first = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    second = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    try:
+        for _ in range(3):
+            # Both key presses go out before either rerun ends, so the two runs overlap on the server.
+            done = [page.evaluate("() => window.__reruns") for page in (first, second)]
+            _press(first, "ff_dim", "ArrowRight")
+            _press(second, "dropout", "ArrowRight")
+            _wait_for_reruns(first, done[0] + 1)
+            _wait_for_reruns(second, done[1] + 1)
+        assert _slider(first, "ff_dim").input_value() == "67"
+        assert _slider(second, "dropout").input_value() == "0.25"
+        first_code, second_code = _snippet(first), _snippet(second)
+        assert "ff_dim=67" in first_code and "dropout=0.1," in first_code
+        assert "ff_dim=64" in second_code and "dropout=0.25," in second_code
+        # The pipeline diagram shows the hidden width of each session's own layer.
+        assert "(16, 32, 67)" in _main_text(first) and "(16, 32, 67)" not in _main_text(second)
+        assert "(16, 32, 64)" in _main_text(second)
+        for page in (first, second):
+            _assert_no_exception(page)
+    finally:
+        first.context.close()
+        second.context.close()
+
+
+def test_200_slider_moves_keep_the_server_memory_flat(server, browser):
+    """200 moves as a held arrow key makes them: a move every PRESS_GAP_MS, its rerun interrupted by the next
+    move, and every 20th move waiting for its rerun to finish, so whole and interrupted runs both repeat."""
+    url, process = server
+    page = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    try:
+        rss = []
+        for move in range(MOVES):
+            # ff_dim walks up and down over 10 values (new layers at first, then cached ones); every 5th move
+            # changes dropout instead.
+            if move % 5 == 4:
+                label, key = "dropout", "ArrowRight" if (move // 5) % 2 == 0 else "ArrowLeft"
+            else:
+                label, key = "ff_dim", "ArrowRight" if (move // 10) % 2 == 0 else "ArrowLeft"
+            if move % FINISHED_EVERY == FINISHED_EVERY - 1:
+                _move(page, label, key)
+            else:
+                _press(page, label, key)
+                page.wait_for_timeout(PRESS_GAP_MS)
+            if move + 1 == WARM_UP_MOVES:
+                rss.append(_rss_mb(process))
+        page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+        rss.append(_rss_mb(process))
+        _assert_no_exception(page)
+        growth = rss[-1] - rss[0]
+        print(f"\nserver RSS after {WARM_UP_MOVES} moves {rss[0]:.0f} MB, after {MOVES} moves {rss[-1]:.0f} MB "
+              f"(growth {growth:.0f} MB, limit {RSS_GROWTH_LIMIT_MB} MB)")
+        assert growth < RSS_GROWTH_LIMIT_MB
+    finally:
+        page.context.close()
+
+
+def test_a_browser_killed_mid_run_leaves_the_server_serving_the_next_session(server, browser, playwright,
+                                                                             tmp_path):
+    url, process = server
+    port = _free_port()
+    # A chromium of its own (its own process group), so the test can kill it outright.
+    doomed = subprocess.Popen([CHROMIUM, *CHROMIUM_ARGS, f"--remote-debugging-port={port}",
+                               "--remote-debugging-address=127.0.0.1", f"--user-data-dir={tmp_path}", "about:blank"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version", timeout=2)
+                break
+            assert time.monotonic() < deadline, "chromium did not open its debugging port"
+            time.sleep(0.2)
+        remote = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+        page = remote.contexts[0].new_page()
+        page.goto(f"{url}/{MIXING}")
+        page.get_by_text("Cross-series impact").first.wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+        _press(page, "ff_dim", "End")  # a layer never built yet: a long run
+        page.wait_for_selector(RUNNING, timeout=TIMEOUT_MS)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=15)
+    finally:
+        if doomed.poll() is None:
+            os.killpg(doomed.pid, signal.SIGKILL)
+
+    assert process.is_running()
+    fresh = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    try:
+        _move(fresh, "ff_dim", "ArrowRight")
+        assert "ff_dim=65" in _snippet(fresh)
+        _assert_no_exception(fresh)
+    finally:
+        fresh.context.close()
+
+
+def _csv(columns: list[str], rows: int = 400) -> bytes:
+    values = np.random.default_rng(0).normal(size=(rows, len(columns))).cumsum(axis=0)
+    lines = [",".join(columns)] + [",".join(f"{v:.4f}" for v in row) for row in values]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, browser):
+    url, _ = server
+    busy = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    home = _open(browser, url, "What the layers receive")
+    try:
+        home.get_by_text("Your CSV").click()
+        home.locator("[data-testid='stFileUploader']").wait_for(timeout=TIMEOUT_MS)
+        home.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+        busy_done = busy.evaluate("() => window.__reruns")
+        home_done = home.evaluate("() => window.__reruns")
+        # Another session's long layer run and this session's own rerun are both in progress during the upload.
+        _press(busy, "ff_dim", "Home")
+        _press(home, "Window length", "ArrowRight")
+        home.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(
+            files=[{"name": "uploaded_series.csv", "mimeType": "text/csv",
+                    "buffer": _csv(["alpha", "beta", "gamma"])}])
+        home.get_by_text("uploaded_series.csv").first.wait_for(timeout=TIMEOUT_MS)
+        _wait_for_reruns(home, home_done + 1)
+        _wait_for_reruns(busy, busy_done + 1)
+        assert "shape (16, 33, 3)" in _main_text(home)
+        assert "ff_dim=1," in _snippet(busy)
+        for page in (home, busy):
+            _assert_no_exception(page)
+    finally:
+        home.context.close()
+        busy.context.close()
+
+    fresh = _open(browser, url, "What the layers receive")
+    try:
+        assert "shape (16, 32, 7)" in _main_text(fresh)  # a new session starts from the default sample
+        _move(fresh, "Window length", "ArrowRight")
+        assert "shape (16, 33, 7)" in _main_text(fresh)
+        _assert_no_exception(fresh)
+    finally:
+        fresh.context.close()
