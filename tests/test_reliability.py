@@ -33,21 +33,25 @@ TIMEOUT_MS = 120_000  # a first layer page imports TensorFlow on a loaded 2-core
 MOVES = 200
 WARM_UP_MOVES = 20
 FINISHED_EVERY = 20
-PRESS_GAP_MS = 150
 """Every 20th move waits for its rerun to finish; the others are interrupted by the next move."""
+PRESS_GAP_MS = 150
+QUIET_MS = 400
+"""A rerun counts as over when the server has sent nothing for this long (and the app is idle)."""
 RSS_GROWTH_LIMIT_MB = 150
 """Allowed growth of the server's resident memory over the moves after the warm-up."""
 
-# Counts the runs that finished since the page loaded (the script state going from running to notRunning),
-# however briefly each state lasts.
-RERUN_COUNTER = """
-window.__reruns = 0;
-let wasRunning = false;
-new MutationObserver(() => {
-  const state = document.querySelector("[data-testid='stApp']")?.getAttribute('data-test-script-state');
-  if (state === 'running') wasRunning = true;
-  if (state === 'notRunning' && wasRunning) { wasRunning = false; window.__reruns += 1; }
-}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+# Timestamps every message from the server. A rerun is over once the server has answered and gone quiet
+# with the app idle; the script-state attribute alone can miss a rerun so quick that React draws "running"
+# and "notRunning" in one frame.
+MESSAGE_CLOCK = """
+window.__messages = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', () => window.__messages.push(performance.now()));
+  }
+};
 """
 
 
@@ -107,7 +111,7 @@ def browser(playwright):
 def _open(browser, url: str, ready_text: str):
     """A page in a fresh session (its own context), returned once it has run and is idle."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(RERUN_COUNTER)
+    context.add_init_script(MESSAGE_CLOCK)
     page = context.new_page()
     page.goto(url)
     page.get_by_text(ready_text).first.wait_for(timeout=TIMEOUT_MS)
@@ -130,16 +134,25 @@ def _press(page, label: str, key: str) -> None:
     page.keyboard.press(key)
 
 
-def _wait_for_reruns(page, count: int) -> None:
-    page.wait_for_function("n => window.__reruns >= n", arg=count, timeout=TIMEOUT_MS)
-    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+def _now(page) -> float:
+    return page.evaluate("() => performance.now()")
+
+
+def _wait_for_rerun(page, since: float) -> None:
+    """Wait until the server has answered an input made after `since` (page clock) and the app is idle."""
+    page.wait_for_function(
+        """([since, quiet]) => {
+          const last = window.__messages[window.__messages.length - 1];
+          return last > since && performance.now() - last > quiet
+            && document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']");
+        }""", arg=[since, QUIET_MS], timeout=TIMEOUT_MS)
 
 
 def _move(page, label: str, key: str) -> None:
     """Move slider `label` one step with `key` and wait for the rerun to finish."""
-    done = page.evaluate("() => window.__reruns")
+    since = _now(page)
     _press(page, label, key)
-    _wait_for_reruns(page, done + 1)
+    _wait_for_rerun(page, since)
 
 
 def _snippet(page) -> str:
@@ -162,11 +175,11 @@ def test_two_sessions_moving_different_sliders_at_once_each_see_their_own_result
     try:
         for _ in range(3):
             # Both key presses go out before either rerun ends, so the two runs overlap on the server.
-            done = [page.evaluate("() => window.__reruns") for page in (first, second)]
+            since = [_now(page) for page in (first, second)]
             _press(first, "ff_dim", "ArrowRight")
             _press(second, "dropout", "ArrowRight")
-            _wait_for_reruns(first, done[0] + 1)
-            _wait_for_reruns(second, done[1] + 1)
+            _wait_for_rerun(first, since[0])
+            _wait_for_rerun(second, since[1])
         assert _slider(first, "ff_dim").input_value() == "67"
         assert _slider(second, "dropout").input_value() == "0.25"
         first_code, second_code = _snippet(first), _snippet(second)
@@ -267,8 +280,7 @@ def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, bro
         home.get_by_text("Your CSV").click()
         home.locator("[data-testid='stFileUploader']").wait_for(timeout=TIMEOUT_MS)
         home.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
-        busy_done = busy.evaluate("() => window.__reruns")
-        home_done = home.evaluate("() => window.__reruns")
+        busy_since, home_since = _now(busy), _now(home)
         # Another session's long layer run and this session's own rerun are both in progress during the upload.
         _press(busy, "ff_dim", "Home")
         _press(home, "Window length", "ArrowRight")
@@ -276,8 +288,8 @@ def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, bro
             files=[{"name": "uploaded_series.csv", "mimeType": "text/csv",
                     "buffer": _csv(["alpha", "beta", "gamma"])}])
         home.get_by_text("uploaded_series.csv").first.wait_for(timeout=TIMEOUT_MS)
-        _wait_for_reruns(home, home_done + 1)
-        _wait_for_reruns(busy, busy_done + 1)
+        _wait_for_rerun(home, home_since)
+        _wait_for_rerun(busy, busy_since)
         assert "shape (16, 33, 3)" in _main_text(home)
         assert "ff_dim=1," in _snippet(busy)
         for page in (home, busy):
