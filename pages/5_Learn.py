@@ -9,7 +9,8 @@ from ui import controls, learn, page, show
 page.setup(__file__)
 current = page.data_sidebar()
 
-from kflayers.learn import MIXERS  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from ui import tensorflow  # noqa: E402, F401  (TensorFlow loads after the sidebar is drawn)
+from kflayers.learn import MIXERS  # noqa: E402
 
 MIXER_HELP = {
     "global": "global: one learned weight per series, the same for every window",

@@ -12,19 +12,14 @@ Importing this module loads TensorFlow: only the layer pages do.
 from __future__ import annotations
 
 import dataclasses
-import gc
 from typing import Callable
 
 import numpy as np
 import streamlit as st
 
+from ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
 from kflayers import explore, figures
 from ui import controls, data, show
-
-# TensorFlow is loaded now: ~400,000 objects that live as long as the server. After every script run
-# Streamlit calls keras.backend.clear_session(), whose gc.collect() walks all of them (~180 ms on a 2-core
-# machine). Freezing them once keeps them out of that walk; objects made later are collected as before.
-gc.freeze()
 
 MC_SAMPLES = 64
 
