@@ -33,23 +33,17 @@ import contextlib
 import datetime
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from app_server import IDLE, ROOT, launch_chromium, streamlit_server  # noqa: E402  (the tests start the app the same way)
 TIMEOUT_MS = 180_000
 START_GOAL, INTERACTION_GOAL = 2.0, 1.5
 TRIVIAL_APP = '''import streamlit as st
@@ -90,41 +84,6 @@ RERUN_TIME = """() => {
 QUIET_MS = 400
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def streamlit_server(script: Path):
-    """`streamlit run script` on a free loopback port; yields (url, launch time from perf_counter)."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    launched = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = launched + 120
-        while True:
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            if process.poll() is not None or time.perf_counter() > deadline:
-                raise RuntimeError(f"streamlit did not start for {script}")
-            time.sleep(0.02)
-        yield url, launched
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def open_page(browser, url: str, ready_text: str):
     """A fresh session on `url`, returned once `ready_text` shows and the script is idle."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -140,7 +99,7 @@ def open_page(browser, url: str, ready_text: str):
 
 def start_time(browser, script: Path, ready_text: str) -> float:
     """Seconds from launching the server to the home page rendered in a fresh browser session."""
-    with streamlit_server(script) as (url, launched):
+    with streamlit_server(script) as (url, _, launched):
         page = open_page(browser, url, ready_text)
         elapsed = time.perf_counter() - launched
         page.context.close()
@@ -184,7 +143,7 @@ def next_option(page, label: str, options: list[str]):
 
 def measure_interactions(browser, trivial_script: Path, moves: int) -> dict[str, tuple[list, list]]:
     """For each control of the app: (its rerun times, the trivial slider's times taken in the same rounds)."""
-    with streamlit_server(trivial_script) as (trivial_url, _), streamlit_server(ROOT / "app.py") as (app_url, _):
+    with streamlit_server(trivial_script) as (trivial_url, _, _), streamlit_server(ROOT / "app.py") as (app_url, _, _):
         trivial = open_page(browser, trivial_url, "The slider is at")
         mixing = open_page(browser, f"{app_url}/Feature_and_Temporal_Mixing", "Cross-series impact")
         controls = {"ff_dim (Feature & Temporal Mixing)": (mixing, slider_step(mixing, "ff_dim")),
@@ -228,7 +187,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         trivial_script = Path(folder) / "trivial_app.py"
         trivial_script.write_text(TRIVIAL_APP)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         try:
             app_starts, trivial_starts = [], []
             for _ in range(args.starts):

@@ -9,25 +9,19 @@ psutil from its own process.
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from app_server import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, launch_chromium, streamlit_server
+from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 MIXING = "Feature_and_Temporal_Mixing"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 TIMEOUT_MS = 120_000  # a first layer page imports TensorFlow on a loaded 2-core machine
 MOVES = 200
@@ -55,55 +49,22 @@ window.WebSocket = class extends NativeWebSocket {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for_health(url: str, process: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        with contextlib.suppress(OSError):
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                return
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("streamlit did not start: " + process.stderr.read().decode(errors="replace"))
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def server():
     """(url, the server process) for `streamlit run app.py` on loopback."""
-    port = _free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_health(url, process, 60)
+    with streamlit_server() as (url, process, _):
         yield url, psutil.Process(process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
 def playwright():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium (apt-get install -y chromium).")
-    with sync_api.sync_playwright() as running:
+    with sync_playwright() as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def browser(playwright):
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    launched = launch_chromium(playwright)
     yield launched
     launched.close()
 
@@ -230,7 +191,7 @@ def test_200_slider_moves_keep_the_server_memory_flat(server, browser):
 def test_a_browser_killed_mid_run_leaves_the_server_serving_the_next_session(server, browser, playwright,
                                                                              tmp_path):
     url, process = server
-    port = _free_port()
+    port = free_port()
     # A chromium of its own (its own process group), so the test can kill it outright.
     doomed = subprocess.Popen([CHROMIUM, *CHROMIUM_ARGS, f"--remote-debugging-port={port}",
                                "--remote-debugging-address=127.0.0.1", f"--user-data-dir={tmp_path}", "about:blank"],
