@@ -5,15 +5,14 @@ assertions are on what a user would see (trace values, axis labels, shapes
 written into the pipeline diagram).
 """
 
-import base64
 import gzip
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_testing import US_MACRO_FIRST_SEVEN, page_figures, plotly_array, run
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,31 +23,10 @@ MIXERS = "pages/4_Feature_Mixers.py"
 LAYER_PAGES = (MIXING, FUSION, EMBEDDING, MIXERS)
 TIMEOUT = 180  # a layer page's first run imports TensorFlow on a loaded 2-core machine
 
-US_MACRO_FIRST_SEVEN = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1"]
 
 
 def _app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _figures(at: AppTest) -> dict[str, dict]:
-    """Every plotly figure on the page, by the key the page gave it."""
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-
-
-def _array(value) -> np.ndarray:
-    """A plotly JSON array as numpy (plotly sends numpy data as base64 typed arrays)."""
-    if isinstance(value, dict) and "bdata" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
-        return flat.reshape(shape)
-    return np.asarray(value, dtype=float)
 
 
 def _csv(columns: list[str], rows: int = 60) -> bytes:
@@ -62,9 +40,9 @@ def _csv(columns: list[str], rows: int = 60) -> bytes:
 
 def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
     at.radio(key="source").set_value("upload")
-    _run(at)
+    run(at)
     at.file_uploader[0].set_value((name, content, "text/csv"))
-    return _run(at)
+    return run(at)
 
 
 def _pipeline_texts(figure: dict) -> list[str]:
@@ -89,8 +67,8 @@ def test_home_page_loads_without_tensorflow():
 
 
 def test_home_page_shows_the_default_sample_batch_and_tour():
-    at = _run(_app())
-    preview = _figures(at)["preview"]
+    at = run(_app())
+    preview = page_figures(at)["preview"]
     assert [trace["name"] for trace in preview["data"]] == US_MACRO_FIRST_SEVEN
     assert any("(16, 32, 7)" in text for text in _all_text(at))
     assert [s.label for s in at.slider] == ["Window length", "Windows in the batch"]
@@ -99,8 +77,8 @@ def test_home_page_shows_the_default_sample_batch_and_tour():
 
 
 def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
-    at = _run(_app().switch_page(MIXING))
-    figures = _figures(at)
+    at = run(_app().switch_page(MIXING))
+    figures = page_figures(at)
     assert list(figures) == ["pipeline", "heatmap", "histogram", "input_output", "dropout_band", "dropout_std",
                              "mode_difference", "impact"]
     texts = _pipeline_texts(figures["pipeline"])
@@ -119,45 +97,45 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
 
 
 def test_ff_dim_and_dropout_change_what_the_figures_show():
-    at = _run(_app().switch_page(MIXING))
-    before = _figures(at)
+    at = run(_app().switch_page(MIXING))
+    before = page_figures(at)
     at.slider(key="mix_ff_dim").set_value(8)
-    after_ff = _figures(_run(at))
+    after_ff = page_figures(run(at))
     assert _pipeline_texts(after_ff["pipeline"])[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
-    assert not np.allclose(_array(after_ff["heatmap"]["data"][0]["z"]), _array(before["heatmap"]["data"][0]["z"]))
-    assert not np.allclose(_array(after_ff["impact"]["data"][0]["z"]), _array(before["impact"]["data"][0]["z"]))
+    assert not np.allclose(plotly_array(after_ff["heatmap"]["data"][0]["z"]), plotly_array(before["heatmap"]["data"][0]["z"]))
+    assert not np.allclose(plotly_array(after_ff["impact"]["data"][0]["z"]), plotly_array(before["impact"]["data"][0]["z"]))
 
     at.slider(key="mix_dropout").set_value(0.5)
-    after_dropout = _figures(_run(at))
-    std_before = _array(after_ff["dropout_std"]["data"][0]["y"])
-    std_after = _array(after_dropout["dropout_std"]["data"][0]["y"])
+    after_dropout = page_figures(run(at))
+    std_before = plotly_array(after_ff["dropout_std"]["data"][0]["y"])
+    std_after = plotly_array(after_dropout["dropout_std"]["data"][0]["y"])
     # More dropout, more spread at the output; none before the first dropout stage.
     assert std_after[-1] > std_before[-1] > 0
     np.testing.assert_allclose(std_after[:6], 0, atol=1e-6)
 
     at.slider(key="mix_dropout").set_value(0.0)
-    no_dropout = _figures(_run(at))
-    np.testing.assert_allclose(_array(no_dropout["dropout_std"]["data"][0]["y"]), 0, atol=1e-6)
+    no_dropout = page_figures(run(at))
+    np.testing.assert_allclose(plotly_array(no_dropout["dropout_std"]["data"][0]["y"]), 0, atol=1e-6)
 
 
 def test_training_mode_switches_the_shown_trace():
-    at = _run(_app().switch_page(MIXING))
-    inference = _figures(at)["input_output"]
+    at = run(_app().switch_page(MIXING))
+    inference = page_figures(at)["input_output"]
     at.toggle(key="mix_training").set_value(True)
-    training = _figures(_run(at))["input_output"]
+    training = page_figures(run(at))["input_output"]
     assert training["layout"]["annotations"][1]["text"] == "output (training mode)"
-    trained = np.array([_array(t["y"]) for t in training["data"] if t["xaxis"] == "x2"])
-    inferred = np.array([_array(t["y"]) for t in inference["data"] if t["xaxis"] == "x2"])
+    trained = np.array([plotly_array(t["y"]) for t in training["data"] if t["xaxis"] == "x2"])
+    inferred = np.array([plotly_array(t["y"]) for t in inference["data"] if t["xaxis"] == "x2"])
     assert trained.shape == inferred.shape == (7, 32)
     assert not np.allclose(trained, inferred)
 
 
 def test_temporal_mixing_has_no_ff_dim_and_mixes_no_series():
-    at = _run(_app().switch_page(MIXING))
+    at = run(_app().switch_page(MIXING))
     at.radio(key="mix_layer").set_value("TemporalMixing")
-    _run(at)
+    run(at)
     assert "ff_dim" not in [s.label for s in at.slider]
-    impact = _array(_figures(at)["impact"]["data"][0]["z"])
+    impact = plotly_array(page_figures(at)["impact"]["data"][0]["z"])
     assert impact.shape == (7, 7)
     assert np.all(np.diag(impact) > 0)
     np.testing.assert_allclose(impact - np.diag(np.diag(impact)), 0, atol=1e-6)
@@ -165,69 +143,69 @@ def test_temporal_mixing_has_no_ff_dim_and_mixes_no_series():
 
 
 def test_a_good_upload_changes_the_data_on_every_page():
-    at = _run(_app())
+    at = run(_app())
     _upload(at, "mine.csv", _csv(["alpha", "beta", "gamma"]))
-    assert [t["name"] for t in _figures(at)["preview"]["data"]] == ["alpha", "beta", "gamma"]
+    assert [t["name"] for t in page_figures(at)["preview"]["data"]] == ["alpha", "beta", "gamma"]
     assert any("(16, 32, 3)" in text for text in _all_text(at))
     first_stage_shapes = {MIXING: "(16, 32, 3)", FUSION: "(16, 32, 3)", EMBEDDING: "(16, 32, 3)",
                           MIXERS: "(16, 3, 32)"}
     for layer_page in LAYER_PAGES:
         at.switch_page(layer_page)
-        _run(at)
-        figures = _figures(at)
+        run(at)
+        figures = page_figures(at)
         assert first_stage_shapes[layer_page] in _pipeline_texts(figures["pipeline"])[0], layer_page
         if layer_page == EMBEDDING:
             assert figures["input_heatmap"]["data"][0]["y"] == ["alpha", "beta", "gamma"]
         else:
             assert figures["input_output"]["data"][0]["name"] == "alpha", layer_page
         assert any("mine\\.csv" in text for text in _all_text(at)), layer_page  # the name, escaped
-    assert _figures(at)["importance"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
+    assert page_figures(at)["importance"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
 
 
 def test_a_bad_upload_shows_the_error_and_keeps_the_previous_data():
-    at = _run(_app())
+    at = run(_app())
     _upload(at, "good.csv", _csv(["alpha", "beta"]))
     _upload(at, "bad.csv", gzip.compress(b"a,b\n1,2\n"))
     assert [e.value for e in at.error] == [
         "This is a gzip\\-compressed file\\, not a CSV text file\\; extract or export the table as CSV and "
         "upload that\\."]
-    assert [t["name"] for t in _figures(at)["preview"]["data"]] == ["alpha", "beta"]
+    assert [t["name"] for t in page_figures(at)["preview"]["data"]] == ["alpha", "beta"]
     assert any("previous file" in i.value for i in at.info)
 
 
 def test_a_bad_first_upload_keeps_the_sample():
-    at = _run(_app())
+    at = run(_app())
     _upload(at, "empty.csv", b"")
     assert len(at.error) == 1 and "empty" in at.error[0].value
-    assert [t["name"] for t in _figures(at)["preview"]["data"]] == US_MACRO_FIRST_SEVEN
+    assert [t["name"] for t in page_figures(at)["preview"]["data"]] == US_MACRO_FIRST_SEVEN
 
 
 def test_uploaded_names_are_shown_as_text_not_markup():
     names = ["**bold**", "<b>x</b>", "[l](javascript:alert(1))", "=SUM(A1)"]
-    at = _run(_app())
+    at = run(_app())
     _upload(at, "<img src=x>[f](http://e.com).csv", _csv(names))
     assert at.multiselect(key="series").value == names  # widget options are plain text
-    assert [t["name"] for t in _figures(at)["preview"]["data"]] == [
+    assert [t["name"] for t in page_figures(at)["preview"]["data"]] == [
         "**bold**", "&lt;b&gt;x&lt;/b&gt;", "[l](javascript:alert(1))", "=SUM(A1)"]
     for text in _all_text(at):
         assert "<b>" not in text and "](" not in text and "<img" not in text, text
 
 
 def test_page_switches_keep_the_data_and_the_layer_settings():
-    at = _run(_app())
+    at = run(_app())
     at.selectbox(key="sample").set_value("tech_stocks")
     at.slider(key="window").set_value(20)
-    _run(at)
+    run(at)
     at.switch_page(MIXING)
-    _run(at)
-    assert _pipeline_texts(_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    run(at)
+    assert _pipeline_texts(page_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
     at.slider(key="mix_ff_dim").set_value(12)
-    _run(at)
+    run(at)
     at.switch_page("app.py")
-    _run(at)
+    run(at)
     assert at.slider(key="window").value == 20 and at.selectbox(key="sample").value == "tech_stocks"
     at.switch_page(MIXING)
-    _run(at)
+    run(at)
     assert at.slider(key="mix_ff_dim").value == 12
 
 
@@ -235,64 +213,64 @@ def test_the_address_bar_is_a_link_to_the_same_view():
     at = _app()
     at.query_params.update({"sample": "tech_stocks", "window": "20", "mix_ff_dim": "8", "mix_dropout": "0.3",
                             "batch": "not a number"})
-    _run(at.switch_page(MIXING))
+    run(at.switch_page(MIXING))
     assert at.slider(key="mix_ff_dim").value == 8 and at.slider(key="mix_dropout").value == pytest.approx(0.3)
-    assert _pipeline_texts(_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    assert _pipeline_texts(page_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
     assert at.query_params["batch"] == "16"  # the unreadable value fell back to the default
     assert at.query_params["mix_ff_dim"] == "8" and at.query_params["window"] == "20"
 
 
 def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
-    at = _run(_app().switch_page(FUSION))
-    gate = _array(_figures(at)["gate_heatmap"]["data"][0]["z"])
+    at = run(_app().switch_page(FUSION))
+    gate = plotly_array(page_figures(at)["gate_heatmap"]["data"][0]["z"])
     assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
     at.selectbox(key="gff_stage").set_value("gate")
-    np.testing.assert_array_equal(_array(_figures(_run(at))["heatmap"]["data"][0]["z"]), gate)
+    np.testing.assert_array_equal(plotly_array(page_figures(run(at))["heatmap"]["data"][0]["z"]), gate)
     at.radio(key="gff_fixed_gate").set_value(1.0)
-    fixed = _figures(_run(at))["fixed_gate"]["data"]
-    np.testing.assert_allclose(_array(fixed[3]["y"]), _array(fixed[0]["y"]))  # gate 1 keeps only a
+    fixed = page_figures(run(at))["fixed_gate"]["data"]
+    np.testing.assert_allclose(plotly_array(fixed[3]["y"]), plotly_array(fixed[0]["y"]))  # gate 1 keeps only a
     at.selectbox(key="gff_pair").set_value("token_embedding")
-    embedded = _figures(_run(at))["fixed_gate"]["data"]
-    assert not np.allclose(_array(embedded[1]["y"]), _array(fixed[1]["y"]))  # b is now a projection
-    difference = _array(_figures(at)["mode_difference"]["data"][0]["y"])
+    embedded = page_figures(run(at))["fixed_gate"]["data"]
+    assert not np.allclose(plotly_array(embedded[1]["y"]), plotly_array(fixed[1]["y"]))  # b is now a projection
+    difference = plotly_array(page_figures(at)["mode_difference"]["data"][0]["y"])
     np.testing.assert_array_equal(difference, 0)  # no dropout, no batch norm
 
 
 def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
-    at = _run(_app().switch_page(EMBEDDING))
+    at = run(_app().switch_page(EMBEDDING))
     at.slider(key="emb_d_model").set_value(6)
     at.selectbox(key="emb_padding").set_value("causal")
-    figures = _figures(_run(at))
+    figures = page_figures(run(at))
     assert _pipeline_texts(figures["pipeline"])[-1].startswith("<b>bias</b><br>(16, 32, 6)")
     padding = figures["padding"]["data"][2]  # the padded steps: two zeros before the window (kernel_size 3)
-    assert list(_array(padding["x"])) == [-2, -1] and list(_array(padding["y"])) == [0, 0]
-    table = _array(figures["position_table"]["data"][0]["z"])  # (d_model, time)
+    assert list(plotly_array(padding["x"])) == [-2, -1] and list(plotly_array(padding["y"])) == [0, 0]
+    table = plotly_array(figures["position_table"]["data"][0]["z"])  # (d_model, time)
     positions = np.arange(32)
     np.testing.assert_allclose(table[0], np.sin(positions), atol=1e-6)
     np.testing.assert_allclose(table[1], np.cos(positions), atol=1e-6)
-    assert _array(figures["kernel"]["data"][0]["z"]).shape == (7, 3)
+    assert plotly_array(figures["kernel"]["data"][0]["z"]).shape == (7, 3)
 
 
 def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
-    at = _run(_app().switch_page(MIXERS))
-    figures = _figures(at)
+    at = run(_app().switch_page(MIXERS))
+    figures = page_figures(at)
     assert [t["name"] for t in figures["flavours"]["data"]] == [
         "GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
     assert "attention_map" in figures
     at.multiselect(key="mixers_masked").set_value(["realinv"])
-    figures = _figures(_run(at))
+    figures = page_figures(run(at))
     bars = figures["importance"]["data"][0]
-    assert bars["x"][2] == "realinv (masked)" and _array(bars["y"])[2] == 0
-    assert _array(bars["y"]).sum() == pytest.approx(1, abs=1e-5)
+    assert bars["x"][2] == "realinv (masked)" and plotly_array(bars["y"])[2] == 0
+    assert plotly_array(bars["y"]).sum() == pytest.approx(1, abs=1e-5)
     for flavour in figures["flavours"]["data"]:
-        assert _array(flavour["y"])[2] == 0, flavour["name"]
-    np.testing.assert_array_equal(_array(figures["attention_map"]["data"][0]["z"])[:, 2], 0)
-    std_before = _array(figures["dropout_std"]["data"][0]["y"])
+        assert plotly_array(flavour["y"])[2] == 0, flavour["name"]
+    np.testing.assert_array_equal(plotly_array(figures["attention_map"]["data"][0]["z"])[:, 2], 0)
+    std_before = plotly_array(figures["dropout_std"]["data"][0]["y"])
     at.slider(key="mixers_dropout").set_value(0.0)
-    std_after = _array(_figures(_run(at))["dropout_std"]["data"][0]["y"])
+    std_after = plotly_array(page_figures(run(at))["dropout_std"]["data"][0]["y"])
     assert std_before.max() > 0 and std_after.max() == pytest.approx(0, abs=1e-6)
     at.selectbox(key="mixers_flavour").set_value("GlobalWeightsMixer")
-    figures = _figures(_run(at))
+    figures = page_figures(run(at))
     assert "attention_map" not in figures
     # A fresh GlobalWeightsMixer weighs every kept feature equally.
-    np.testing.assert_allclose(np.delete(_array(figures["importance"]["data"][0]["y"]), 2), 1 / 6, rtol=1e-5)
+    np.testing.assert_allclose(np.delete(plotly_array(figures["importance"]["data"][0]["y"]), 2), 1 / 6, rtol=1e-5)

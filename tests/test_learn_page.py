@@ -4,7 +4,6 @@ Trainings are kept tiny (a short window, one or two epochs): these tests
 check the page's wiring, not what the model learns (tests/test_learn.py does).
 """
 
-import base64
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_testing import US_MACRO_FIRST_SEVEN, page_figures, plotly_array, run
 from streamlit.testing.v1 import AppTest
 
 from kflayers.data import DataError, load_sample
@@ -20,30 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LEARN = "pages/5_Learn.py"
 TIMEOUT = 300  # importing TensorFlow and compiling a training step on a loaded 2-core machine
 RESULT = "_kf_learn_result"
-US_MACRO_FIRST_SEVEN = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1"]
 
 
 def _learn_page(**query) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update(query)
-    return _run(at.switch_page(LEARN))
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _figures(at: AppTest) -> dict[str, dict]:
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-
-
-def _array(value) -> np.ndarray:
-    """A plotly JSON array as numpy (plotly sends numpy data as base64 typed arrays)."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-    return np.asarray(value, dtype=float)
+    return run(at.switch_page(LEARN))
 
 
 def _train_button(at: AppTest):
@@ -55,7 +37,7 @@ def trained():
     """The default sample, a window of 8, two epochs, trained by pressing Train."""
     at = _learn_page(window="8", learn_epochs="2")
     _train_button(at).click()
-    return _run(at)
+    return run(at)
 
 
 def test_page_by_deep_link_renders_on_the_default_sample_without_training():
@@ -65,7 +47,7 @@ def test_page_by_deep_link_renders_on_the_default_sample_without_training():
     assert [s.label for s in at.slider if s.key.startswith("learn_")] == ["Horizon", "ff_dim", "dropout", "Epochs"]
     assert all(s.help for s in at.slider) and at.selectbox(key="learn_target").help
     assert not _train_button(at).disabled
-    assert not _figures(at) and RESULT not in at.session_state
+    assert not page_figures(at) and RESULT not in at.session_state
     assert any("press Train" in i.value for i in at.info)
     assert any("us_macro: 203 rows" in t.value for t in at.text)
 
@@ -89,30 +71,30 @@ def test_an_error_during_training_is_shown_and_nothing_is_kept(monkeypatch, prob
     monkeypatch.setattr("kflayers.learn.fit_forecaster", refuse)
     at = _learn_page(window="8")
     _train_button(at).click()
-    _run(at)
+    run(at)
     assert [e.value for e in at.error] == [shown]  # as typed, markdown escaped
-    assert RESULT not in at.session_state and not _figures(at)
+    assert RESULT not in at.session_state and not page_figures(at)
 
 
 def test_a_short_training_shows_its_results(trained):
     result = trained.session_state[RESULT].result
-    figures = _figures(trained)
+    figures = page_figures(trained)
     assert list(figures) == ["learn_loss", "learn_importance", "learn_importance_epochs", "learn_impact"]
 
     loss = figures["learn_loss"]
-    np.testing.assert_allclose(_array(loss["data"][0]["y"]), result.history["loss"])
-    np.testing.assert_allclose(_array(loss["data"][1]["y"]), result.history["val_loss"])
+    np.testing.assert_allclose(plotly_array(loss["data"][0]["y"]), result.history["loss"])
+    np.testing.assert_allclose(plotly_array(loss["data"][1]["y"]), result.history["val_loss"])
     assert len(result.history["loss"]) == 2
     assert loss["layout"]["shapes"][0]["y0"] == pytest.approx(result.baseline_mse)
 
     # The bars show the last epoch by default: importances after training, next to those before.
     before, after, _ = figures["learn_importance"]["data"]
     assert after["name"] == "after epoch 2"
-    np.testing.assert_allclose(_array(before["y"]), [result.importance_initial[s] for s in US_MACRO_FIRST_SEVEN])
-    np.testing.assert_allclose(_array(after["y"]), [result.importance[s] for s in US_MACRO_FIRST_SEVEN])
+    np.testing.assert_allclose(plotly_array(before["y"]), [result.importance_initial[s] for s in US_MACRO_FIRST_SEVEN])
+    np.testing.assert_allclose(plotly_array(after["y"]), [result.importance[s] for s in US_MACRO_FIRST_SEVEN])
     assert after["x"][0] == "realgdp (target)"
 
-    np.testing.assert_allclose(_array(figures["learn_impact"]["data"][0]["y"]), result.feature_impact.mean(axis=1))
+    np.testing.assert_allclose(plotly_array(figures["learn_impact"]["data"][0]["y"]), result.feature_impact.mean(axis=1))
 
     verdicts = [m.value for m in [*trained.success, *trained.warning]]
     assert len(verdicts) == 1 and "naive forecast" in verdicts[0]
@@ -148,29 +130,29 @@ def test_the_downloaded_model_loads_with_kflayers_imported_and_forecasts_the_sam
 def test_moving_the_epoch_slider_shows_that_epoch_without_retraining(trained):
     stored = trained.session_state[RESULT]
     trained.slider(key="learn_epoch").set_value(0)
-    _run(trained)
+    run(trained)
     assert trained.session_state[RESULT] is stored
-    before, after, _ = _figures(trained)["learn_importance"]["data"]
+    before, after, _ = page_figures(trained)["learn_importance"]["data"]
     assert after["name"] == "after epoch 0"
-    np.testing.assert_allclose(_array(after["y"]), _array(before["y"]))
+    np.testing.assert_allclose(plotly_array(after["y"]), plotly_array(before["y"]))
 
 
 def test_changed_settings_keep_the_results_and_say_what_changed(trained):
     stored = trained.session_state[RESULT]
     trained.slider(key="learn_horizon").set_value(3)
-    _run(trained)
+    run(trained)
     assert trained.session_state[RESULT] is stored
     (notice,) = trained.info
     assert notice.value.endswith("Changed since: horizon\\: 1 → 3. Press Train to train with the new settings.")
-    assert "learn_loss" in _figures(trained)
+    assert "learn_loss" in page_figures(trained)
 
 
 def test_synthetic_data_marks_the_planted_driver_of_the_target():
     at = _learn_page(source="synthetic", window="8", learn_epochs="1")
     assert at.selectbox(key="learn_target").value == "driven_1"  # a driven series is the default target
     _train_button(at).click()
-    _run(at)
-    figures = _figures(at)
+    run(at)
+    figures = page_figures(at)
     assert figures["learn_importance"]["data"][1]["x"][:2] == ["driver_1 (planted driver)", "driven_1 (target)"]
     assert figures["learn_impact"]["data"][0]["x"][0] == "driver_1 (planted driver)"
     planted = [m.value for m in at.markdown if m.value.startswith("Planted")]

@@ -1,0 +1,31 @@
+"""Helpers for driving the app with Streamlit's AppTest and reading its plotly figures."""
+
+import base64
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+US_MACRO_FIRST_SEVEN = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1"]
+"""The series the default batch holds (the first seven of the default sample)."""
+
+
+def run(at: AppTest) -> AppTest:
+    """Run the app and fail with the exceptions' messages if any were raised."""
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def page_figures(at: AppTest) -> dict[str, dict]:
+    """Every plotly figure on the page, by the key the page gave it."""
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def plotly_array(value) -> np.ndarray:
+    """A plotly JSON array as numpy (plotly sends numpy data as base64 typed arrays)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(value, dtype=float)
