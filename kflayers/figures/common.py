@@ -70,3 +70,19 @@ def _apply_template(layout: go.Layout, template: go.layout.Template) -> None:
         layout.template = template
     finally:
         layout._validate = validate
+
+
+def square_heatmap(matrix, labels: list[str], *, colorbar: str, hover: str, x_title: str, y_title: str) -> go.Figure:
+    """A (rows, columns) heatmap over the same named features on both axes, first row at the top.
+
+    Cells are annotated with their value while there are few enough features to read them.
+    """
+    figure = go.Figure(go.Heatmap(
+        z=matrix, x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0,
+        texttemplate="%{z:.2f}" if len(labels) <= 12 else None,
+        colorbar=dict(title=dict(text=colorbar), thickness=12),
+        hovertemplate=hover,
+    ))
+    figure.update_xaxes(title_text=x_title, type="category")
+    figure.update_yaxes(title_text=y_title, type="category", autorange="reversed")
+    return base_layout(figure, height=min(560, 200 + 28 * len(labels)))

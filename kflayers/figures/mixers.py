@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from kflayers.figures.common import ACCENT, MUTED, SEQUENTIAL, Chart, base_layout, plot_text
+from kflayers.figures.common import ACCENT, MUTED, SEQUENTIAL, Chart, base_layout, plot_text, square_heatmap
 
 FLAVOUR_COLOURS = ("#2563eb", "#0891b2", "#d97706", "#dc2626")
 
@@ -64,15 +64,9 @@ def flavour_comparison(importances: dict[str, np.ndarray], feature_names: Sequen
 def attention_map(scores: np.ndarray, feature_names: Sequence[str]) -> Chart:
     """(features as queries, features as keys) self-attention weights, averaged over heads."""
     labels = [plot_text(n) for n in feature_names]
-    figure = go.Figure(go.Heatmap(
-        z=scores, x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0,
-        texttemplate="%{z:.2f}" if len(labels) <= 12 else None,
-        colorbar=dict(title=dict(text="attention"), thickness=12),
-        hovertemplate="%{y} attends to %{x}: %{z:.4f}<extra></extra>",
-    ))
-    figure.update_xaxes(title_text="attended feature (key)", type="category")
-    figure.update_yaxes(title_text="attending feature (query)", type="category", autorange="reversed")
-    base_layout(figure, height=min(560, 200 + 28 * len(labels)))
+    figure = square_heatmap(
+        scores, labels, colorbar="attention", hover="%{y} attends to %{x}: %{z:.4f}<extra></extra>",
+        x_title="attended feature (key)", y_title="attending feature (query)")
     caption = ("Row i shows how feature i spreads its attention over all features (each row sums to 1, averaged "
                "over heads, inference mode); the importance bars are these rows averaged over the kept features.")
     return Chart(figure, caption)

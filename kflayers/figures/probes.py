@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from kflayers.figures.common import ACCENT, MUTED, SEQUENTIAL, Chart, base_layout, plot_text
+from kflayers.figures.common import ACCENT, MUTED, Chart, base_layout, plot_text, square_heatmap
 
 
 def dropout_band(mean: np.ndarray, std: np.ndarray, inference: np.ndarray, series_name: str,
@@ -73,15 +73,10 @@ def impact_matrix(impact: np.ndarray, series_names: Sequence[str]) -> Chart:
     if impact.ndim != 2 or impact.shape[0] != len(series_names) or impact.shape[1] != len(series_names):
         raise ValueError(f"impact must be (n_series, n_series) for {len(series_names)} series; got {impact.shape}.")
     labels = [plot_text(name) for name in series_names]
-    figure = go.Figure(go.Heatmap(
-        z=impact, x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0,
-        texttemplate="%{z:.2f}" if len(labels) <= 12 else None,
-        colorbar=dict(title=dict(text="mean |change|"), thickness=12),
-        hovertemplate="input %{y} flattened<br>output %{x} moves by %{z:.4f}<extra></extra>",
-    ))
-    figure.update_xaxes(title_text="output series that changes", type="category")
-    figure.update_yaxes(title_text="input series replaced by its mean", type="category", autorange="reversed")
-    base_layout(figure, height=min(560, 200 + 28 * len(labels)))
+    figure = square_heatmap(
+        impact, labels, colorbar="mean |change|",
+        hover="input %{y} flattened<br>output %{x} moves by %{z:.4f}<extra></extra>",
+        x_title="output series that changes", y_title="input series replaced by its mean")
     caption = (
         "Row i, column j: how much output series j changes (mean absolute difference) when input series i is "
         "flattened to its mean over time; the diagonal is each series' effect on itself, anything off the "
