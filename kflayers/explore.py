@@ -69,18 +69,17 @@ class Pipeline:
     descriptions: list[str]
 
 
-def pipeline(layer: StagedLayer, input_shape, **call_kwargs) -> Pipeline:
-    """Each stage's name, shape, weight count and description, without running real data.
+def pipeline(layer: StagedLayer, stages: dict[str, np.ndarray]) -> Pipeline:
+    """Each stage's name, shape, weight count and description, read off a trace of `layer`.
 
-    Array arguments of `call()` (a mixer's mask) only lend their shape and dtype.
+    Args:
+        stages: what `trace_arrays` returned for this layer; the pipeline shows the stages of that pass
+            (a symbolic trace, `probes.stage_shapes`, gives the same shapes but costs a build and a graph).
     """
-    symbolic = {name: keras.KerasTensor(np.shape(value), dtype=str(np.asarray(value).dtype))
-                for name, value in call_kwargs.items()}
-    shapes = probes.stage_shapes(layer, input_shape, **symbolic)
     counts = probes.parameter_counts(layer)
     descriptions = layer.stage_descriptions()
-    names = list(shapes)
-    return Pipeline(names, [tuple(shapes[n]) for n in names], [int(counts.get(n, 0)) for n in names],
+    names = list(stages)
+    return Pipeline(names, [tuple(stages[n].shape) for n in names], [int(counts.get(n, 0)) for n in names],
                     [descriptions[n] for n in names])
 
 

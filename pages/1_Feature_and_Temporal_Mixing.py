@@ -45,18 +45,32 @@ else:
 choice = layers.LayerChoice.of(class_name, config, current)
 inputs = current.batch.values
 stages = layers.trace(choice, training, inputs)
+window = layers.window_select(current, "mix_window")
 
-layers.pipeline_section(choice)
-window = layers.activations_section(
-    choice, stages, current,
-    lambda stage, array, index: explore.mixing_stage_view(class_name, stage, array, index, current.batch.series),
-    "mix")
-layers.input_output_section(stages, current, window, training)
-column = layers.series_select("Series for the dropout band", current, "mix_band_series")
-layers.probes_section(choice, inputs, window, lambda output: output[window, :, column],
-                      current.batch.series[column])
-layers.impact_section(
-    choice, inputs, current,
-    note="TemporalMixing never mixes series, so everything off the diagonal should be zero."
-    if class_name == "TemporalMixing" else "")
-layers.export_section(choice, stages, training)
+stages_tab, io_tab, probes_tab, impact_tab, export_tab = controls.tabs(
+    "mix_view", ["Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"])
+if stages_tab.open:
+    with stages_tab:
+        layers.pipeline_section(choice, stages)
+        layers.activations_section(
+            choice, stages, window,
+            lambda stage, array, index: explore.mixing_stage_view(class_name, stage, array, index,
+                                                                  current.batch.series),
+            "mix")
+if io_tab.open:
+    with io_tab:
+        layers.input_output_section(stages, current, window, training)
+if probes_tab.open:
+    with probes_tab:
+        column = layers.series_select("Series for the dropout band", current, "mix_band_series")
+        layers.probes_section(choice, inputs, window, lambda output: output[window, :, column],
+                              current.batch.series[column])
+if impact_tab.open:
+    with impact_tab:
+        layers.impact_section(
+            choice, inputs, current,
+            note="TemporalMixing never mixes series, so everything off the diagonal should be zero."
+            if class_name == "TemporalMixing" else "")
+if export_tab.open:
+    with export_tab:
+        layers.export_section(choice, stages, training)

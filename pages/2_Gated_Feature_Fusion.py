@@ -40,32 +40,45 @@ shape = current.batch.shape
 choice = layers.LayerChoice.of("GatedFeatureFusion", {"activation": activation}, current,
                                input_shape=(shape, shape), variant=(pair, smoothing))
 stages = layers.trace(choice, training, inputs)
+window = layers.window_select(current, "gff_window")
 
-layers.pipeline_section(choice)
-window = layers.activations_section(
-    choice, stages, current,
-    lambda stage, array, index: explore.fusion_stage_view(stage, array, index, current.batch.series), "gff",
-    value_ranges={"gate": (0.0, 1.0)} if activation in BOUNDED else None)
-
-st.subheader("The gate")
-gate_view = explore.fusion_stage_view("gate", stages["gate"], window, current.batch.series)
-show.chart(figures.stage_heatmap(gate_view.values, "gate", gate_view.row_title, "time step", gate_view.row_labels,
-                                 value_range=(0.0, 1.0) if activation in BOUNDED else None), key="gate_heatmap")
-show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate"), key="gate_histogram")
-left, right = st.columns(2)
-with left:
-    column = layers.series_select("Series", current, "gff_series")
-with right:
-    gate = controls.select("Fix the gate at", "gff_fixed_gate", [0.0, 0.5, 1.0], 0.5, radio=True,
-                           format_func=lambda g: {0.0: "0 (only b)", 0.5: "0.5 (average)", 1.0: "1 (only a)"}[g],
-                           help="Compare the layer's output with what a constant gate would give.")
-a, b = stages["input_a"][window, :, column], stages["input_b"][window, :, column]
-show.chart(figures.fixed_gate(a, b, stages["output"][window, :, column], explore.fixed_gate_output(a, b, gate),
-                              gate, current.batch.series[column]), key="fixed_gate")
-
-layers.input_output_section(stages, current, window, training, first="input_a")
-st.subheader("Training vs inference")
-st.caption("GatedFeatureFusion has no dropout and no batch normalisation, so training and inference mode "
-           "compute the same thing: every bar below is zero.")
-layers.mode_difference_chart(choice, inputs)
-layers.export_section(choice, stages, training)
+stages_tab, gate_tab, io_tab, modes_tab, export_tab = controls.tabs(
+    "gff_view", ["Stages", "The gate", "Input and output", "Training vs inference", "Export"])
+if stages_tab.open:
+    with stages_tab:
+        layers.pipeline_section(choice, stages)
+        layers.activations_section(
+            choice, stages, window,
+            lambda stage, array, index: explore.fusion_stage_view(stage, array, index, current.batch.series),
+            "gff", value_ranges={"gate": (0.0, 1.0)} if activation in BOUNDED else None)
+if gate_tab.open:
+    with gate_tab:
+        gate_view = explore.fusion_stage_view("gate", stages["gate"], window, current.batch.series)
+        show.chart(figures.stage_heatmap(gate_view.values, "gate", gate_view.row_title, "time step",
+                                         gate_view.row_labels,
+                                         value_range=(0.0, 1.0) if activation in BOUNDED else None),
+                   key="gate_heatmap")
+        show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate"), key="gate_histogram")
+        left, right = st.columns(2)
+        with left:
+            column = layers.series_select("Series", current, "gff_series")
+        with right:
+            gate = controls.select(
+                "Fix the gate at", "gff_fixed_gate", [0.0, 0.5, 1.0], 0.5, radio=True,
+                format_func=lambda g: {0.0: "0 (only b)", 0.5: "0.5 (average)", 1.0: "1 (only a)"}[g],
+                help="Compare the layer's output with what a constant gate would give.")
+        a, b = stages["input_a"][window, :, column], stages["input_b"][window, :, column]
+        show.chart(figures.fixed_gate(a, b, stages["output"][window, :, column],
+                                      explore.fixed_gate_output(a, b, gate), gate, current.batch.series[column]),
+                   key="fixed_gate")
+if io_tab.open:
+    with io_tab:
+        layers.input_output_section(stages, current, window, training, first="input_a")
+if modes_tab.open:
+    with modes_tab:
+        st.caption("GatedFeatureFusion has no dropout and no batch normalisation, so training and inference mode "
+                   "compute the same thing: every bar below is zero.")
+        layers.mode_difference_chart(choice, inputs)
+if export_tab.open:
+    with export_tab:
+        layers.export_section(choice, stages, training)

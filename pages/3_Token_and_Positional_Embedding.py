@@ -42,41 +42,52 @@ position = layers.LayerChoice.of("PositionalEmbedding", {"max_len": max_len, "d_
 stages = layers.trace(token, training, inputs)
 table = layers.trace(position, training, inputs)
 
-layers.pipeline_section(token, title="Pipeline of TokenEmbedding")
 left_pad, _ = explore.padding_sides(stages["input"][0], stages["padded"][0])
-window = layers.activations_section(
-    token, stages, current,
-    lambda stage, array, index: explore.embedding_stage_view(stage, array, index, current.batch.series, left_pad),
-    "emb")
+window = layers.window_select(current, "emb_window")
 
-st.subheader("Input and embedding")
-output_stage = list(stages)[-1]
-left, right = st.columns(2)
-with left:
-    show.chart(figures.stage_heatmap(stages["input"][window], "input", "series", "time step", current.batch.series),
-               key="input_heatmap")
-with right:
-    show.chart(figures.stage_heatmap(stages[output_stage][window], output_stage, "embedding channel", "time step"),
-               key="output_heatmap")
-
-st.subheader("How the padding extends the window")
-column = layers.series_select("Series", current, "emb_series")
-show.chart(figures.padding_view(stages["padded"][window, :, column], left_pad, input_size,
-                                current.batch.series[column], padding), key="padding")
-
-st.subheader("Learned kernels")
-channel = controls.slider("Embedding channel", "emb_channel", 0, d_model - 1, 0, 1,
-                          help="Which output channel's filter to show.")
-show.chart(figures.kernel_heatmap(explore.token_kernel(layers.layer(token), channel), current.batch.series,
-                                  left_pad, channel), key="kernel")
-
-layers.pipeline_section(position, title="PositionalEmbedding: the table", key="pipeline_positional")
-show.chart(figures.stage_heatmap(table["table"][0], "table", "embedding channel", "time step",
-                                 value_range=(-1.0, 1.0)), key="position_table")
-
-st.subheader("Training vs inference")
-st.caption("Neither layer has dropout or batch normalisation, so training and inference mode compute the same "
-           "thing: every bar below is zero.")
-layers.mode_difference_chart(token, inputs)
-layers.export_section(token, stages, training, title="Export TokenEmbedding")
-layers.export_section(position, table, training, title="Export PositionalEmbedding")
+stages_tab, embedding_tab, padding_tab, kernels_tab, table_tab, modes_tab, export_tab = controls.tabs(
+    "emb_view", ["Stages", "Input and embedding", "Padding", "Learned kernels", "Position table",
+                 "Training vs inference", "Export"])
+if stages_tab.open:
+    with stages_tab:
+        layers.pipeline_section(token, stages, title="Pipeline of TokenEmbedding")
+        layers.activations_section(
+            token, stages, window,
+            lambda stage, array, index: explore.embedding_stage_view(stage, array, index, current.batch.series,
+                                                                     left_pad),
+            "emb")
+if embedding_tab.open:
+    with embedding_tab:
+        output_stage = list(stages)[-1]
+        left, right = st.columns(2)
+        with left:
+            show.chart(figures.stage_heatmap(stages["input"][window], "input", "series", "time step",
+                                             current.batch.series), key="input_heatmap")
+        with right:
+            show.chart(figures.stage_heatmap(stages[output_stage][window], output_stage, "embedding channel",
+                                             "time step"), key="output_heatmap")
+if padding_tab.open:
+    with padding_tab:
+        column = layers.series_select("Series", current, "emb_series")
+        show.chart(figures.padding_view(stages["padded"][window, :, column], left_pad, input_size,
+                                        current.batch.series[column], padding), key="padding")
+if kernels_tab.open:
+    with kernels_tab:
+        channel = controls.slider("Embedding channel", "emb_channel", 0, d_model - 1, 0, 1,
+                                  help="Which output channel's filter to show.")
+        show.chart(figures.kernel_heatmap(explore.token_kernel(layers.layer(token), channel),
+                                          current.batch.series, left_pad, channel), key="kernel")
+if table_tab.open:
+    with table_tab:
+        layers.pipeline_section(position, table, title="PositionalEmbedding: the table", key="pipeline_positional")
+        show.chart(figures.stage_heatmap(table["table"][0], "table", "embedding channel", "time step",
+                                         value_range=(-1.0, 1.0)), key="position_table")
+if modes_tab.open:
+    with modes_tab:
+        st.caption("Neither layer has dropout or batch normalisation, so training and inference mode compute the "
+                   "same thing: every bar below is zero.")
+        layers.mode_difference_chart(token, inputs)
+if export_tab.open:
+    with export_tab:
+        layers.export_section(token, stages, training, title="TokenEmbedding")
+        layers.export_section(position, table, training, title="PositionalEmbedding")

@@ -63,29 +63,36 @@ def choice_of(name: str) -> layers.LayerChoice:
 
 choice = choice_of(flavour)
 stages = layers.trace(choice, training, inputs, call_kwargs)
-layers.pipeline_section(choice, call_kwargs)
-
-st.subheader("Importance")
 window = layers.window_select(current, "mixers_window")
-show.chart(figures.importance_bars(stages["importance"][window], series, masked), key="importance")
-show.chart(figures.importance_by_window(stages["importance"], series, current.batch.labels),
-           key="importance_by_window")
-if flavour == "SelfAttentionMixer":
-    scores = layers.attention_map(choice, inputs, mask)
-    show.chart(figures.attention_map(scores[window], series), key="attention_map")
 
-st.subheader("All four flavours on the same window")
-with st.spinner("Running all four flavours…"):
-    importances = {name: layers.trace(choice_of(name), False, inputs, call_kwargs)["importance"][window]
-                   for name in FLAVOURS}
-show.chart(figures.flavour_comparison(importances, series), key="flavours")
-
-st.subheader("Input and output")
-output = stages["output"][window].reshape(-1)
-show.chart(figures.mixer_input_output(inputs[window], output, series,
-                                      f"output ({'training' if training else 'inference'} mode)"),
-           key="input_output")
-
-layers.probes_section(choice, inputs, window, lambda values: values[window].reshape(-1), "mixed output",
-                      call_kwargs)
-layers.export_section(choice, stages, training)
+importance_tab, flavours_tab, io_tab, probes_tab, export_tab = controls.tabs(
+    "mixers_view", ["Importance", "All four flavours", "Input and output", "Dropout and training vs inference",
+                    "Export"])
+if importance_tab.open:
+    with importance_tab:
+        layers.pipeline_section(choice, stages)
+        st.subheader("Importance")
+        show.chart(figures.importance_bars(stages["importance"][window], series, masked), key="importance")
+        show.chart(figures.importance_by_window(stages["importance"], series, current.batch.labels),
+                   key="importance_by_window")
+        if flavour == "SelfAttentionMixer":
+            scores = layers.attention_map(choice, inputs, mask)
+            show.chart(figures.attention_map(scores[window], series), key="attention_map")
+if flavours_tab.open:
+    with flavours_tab, st.spinner("Running all four flavours…"):
+        importances = {name: layers.trace(choice_of(name), False, inputs, call_kwargs)["importance"][window]
+                       for name in FLAVOURS}
+        show.chart(figures.flavour_comparison(importances, series), key="flavours")
+if io_tab.open:
+    with io_tab:
+        output = stages["output"][window].reshape(-1)
+        show.chart(figures.mixer_input_output(inputs[window], output, series,
+                                              f"output ({'training' if training else 'inference'} mode)"),
+                   key="input_output")
+if probes_tab.open:
+    with probes_tab:
+        layers.probes_section(choice, inputs, window, lambda values: values[window].reshape(-1), "mixed output",
+                              call_kwargs)
+if export_tab.open:
+    with export_tab:
+        layers.export_section(choice, stages, training)

@@ -29,3 +29,20 @@ def plotly_array(value) -> np.ndarray:
         shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
         return flat.reshape(shape)
     return np.asarray(value, dtype=float)
+
+
+def open_tab(at: AppTest, key: str, label: str) -> dict[str, dict]:
+    """Open tab `label` of the page's tab set `key`, rerun, and return the figures it shows.
+
+    Only the open tab of a layer page runs, so its figures exist only while it is open.
+    """
+    at.session_state[key] = label
+    return page_figures(run(at))
+
+
+def tab_figures(at: AppTest, key: str, labels: list[str]) -> dict[str, dict]:
+    """The figures of several tabs of tab set `key`, opened in turn; the last one stays open."""
+    figures = {}
+    for label in labels:
+        figures.update(open_tab(at, key, label))
+    return figures

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_testing import US_MACRO_FIRST_SEVEN, page_figures, plotly_array, run
+from app_testing import US_MACRO_FIRST_SEVEN, open_tab, page_figures, plotly_array, run, tab_figures
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,9 +78,17 @@ def test_home_page_shows_the_default_sample_batch_and_tour():
 
 def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     at = run(_app().switch_page(MIXING))
-    figures = page_figures(at)
-    assert list(figures) == ["pipeline", "heatmap", "histogram", "input_output", "dropout_band", "dropout_std",
-                             "mode_difference", "impact"]
+    assert [tab.label for tab in at.tabs] == [
+        "Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"]
+    assert list(page_figures(at)) == ["pipeline", "heatmap", "histogram"]  # only the open tab runs
+    per_tab = {label: list(open_tab(at, "mix_view", label)) for label in [t.label for t in at.tabs][1:]}
+    assert per_tab == {"Input and output": ["input_output"],
+                       "Dropout and training vs inference": ["dropout_band", "dropout_std", "mode_difference"],
+                       "Cross-series impact": ["impact"], "Export": []}
+    assert len(at.get("download_button")) == 3
+    assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
+        in at.code[0].value
+    figures = tab_figures(at, "mix_view", ["Cross-series impact", "Stages"])
     texts = _pipeline_texts(figures["pipeline"])
     assert [t.split("<br>")[0] for t in texts] == [
         "<b>input</b>", "<b>flatten</b>", "<b>batch_norm</b>", "<b>reshape</b>", "<b>dense_1</b>",
@@ -90,23 +98,21 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     assert texts[7] == "<b>dense_2</b><br>(16, 32, 7)<br>455 weights"
     assert texts[2] == "<b>batch_norm</b><br>(16, 224)<br>896 weights"
     assert figures["impact"]["data"][0]["x"] == US_MACRO_FIRST_SEVEN
-    assert len(at.get("download_button")) == 3
-    assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
-        in at.code[0].value
     assert [s.label for s in at.slider if s.label in ("ff_dim", "dropout")] == ["ff_dim", "dropout"]
 
 
 def test_ff_dim_and_dropout_change_what_the_figures_show():
     at = run(_app().switch_page(MIXING))
-    before = page_figures(at)
+    tabs = ["Cross-series impact", "Dropout and training vs inference", "Stages"]
+    before = tab_figures(at, "mix_view", tabs)
     at.slider(key="mix_ff_dim").set_value(8)
-    after_ff = page_figures(run(at))
+    after_ff = tab_figures(at, "mix_view", tabs)
     assert _pipeline_texts(after_ff["pipeline"])[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
     assert not np.allclose(plotly_array(after_ff["heatmap"]["data"][0]["z"]), plotly_array(before["heatmap"]["data"][0]["z"]))
     assert not np.allclose(plotly_array(after_ff["impact"]["data"][0]["z"]), plotly_array(before["impact"]["data"][0]["z"]))
 
     at.slider(key="mix_dropout").set_value(0.5)
-    after_dropout = page_figures(run(at))
+    after_dropout = open_tab(at, "mix_view", "Dropout and training vs inference")
     std_before = plotly_array(after_ff["dropout_std"]["data"][0]["y"])
     std_after = plotly_array(after_dropout["dropout_std"]["data"][0]["y"])
     # More dropout, more spread at the output; none before the first dropout stage.
@@ -120,7 +126,7 @@ def test_ff_dim_and_dropout_change_what_the_figures_show():
 
 def test_training_mode_switches_the_shown_trace():
     at = run(_app().switch_page(MIXING))
-    inference = page_figures(at)["input_output"]
+    inference = open_tab(at, "mix_view", "Input and output")["input_output"]
     at.toggle(key="mix_training").set_value(True)
     training = page_figures(run(at))["input_output"]
     assert training["layout"]["annotations"][1]["text"] == "output (training mode)"
@@ -135,10 +141,11 @@ def test_temporal_mixing_has_no_ff_dim_and_mixes_no_series():
     at.radio(key="mix_layer").set_value("TemporalMixing")
     run(at)
     assert "ff_dim" not in [s.label for s in at.slider]
-    impact = plotly_array(page_figures(at)["impact"]["data"][0]["z"])
+    impact = plotly_array(open_tab(at, "mix_view", "Cross-series impact")["impact"]["data"][0]["z"])
     assert impact.shape == (7, 7)
     assert np.all(np.diag(impact) > 0)
     np.testing.assert_allclose(impact - np.diag(np.diag(impact)), 0, atol=1e-6)
+    open_tab(at, "mix_view", "Export")
     assert "kflayers.TemporalMixing(" in at.code[0].value
 
 
@@ -149,17 +156,21 @@ def test_a_good_upload_changes_the_data_on_every_page():
     assert any("(16, 32, 3)" in text for text in _all_text(at))
     first_stage_shapes = {MIXING: "(16, 32, 3)", FUSION: "(16, 32, 3)", EMBEDDING: "(16, 32, 3)",
                           MIXERS: "(16, 3, 32)"}
+    tab_keys = {MIXING: "mix_view", FUSION: "gff_view", EMBEDDING: "emb_view", MIXERS: "mixers_view"}
     for layer_page in LAYER_PAGES:
         at.switch_page(layer_page)
         run(at)
         figures = page_figures(at)
         assert first_stage_shapes[layer_page] in _pipeline_texts(figures["pipeline"])[0], layer_page
+        if layer_page == MIXERS:
+            assert figures["importance"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
         if layer_page == EMBEDDING:
+            figures = open_tab(at, tab_keys[layer_page], "Input and embedding")
             assert figures["input_heatmap"]["data"][0]["y"] == ["alpha", "beta", "gamma"]
         else:
+            figures = open_tab(at, tab_keys[layer_page], "Input and output")
             assert figures["input_output"]["data"][0]["name"] == "alpha", layer_page
         assert any("mine\\.csv" in text for text in _all_text(at)), layer_page  # the name, escaped
-    assert page_figures(at)["importance"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
 
 
 def test_a_bad_upload_shows_the_error_and_keeps_the_previous_data():
@@ -212,27 +223,31 @@ def test_page_switches_keep_the_data_and_the_layer_settings():
 def test_the_address_bar_is_a_link_to_the_same_view():
     at = _app()
     at.query_params.update({"sample": "tech_stocks", "window": "20", "mix_ff_dim": "8", "mix_dropout": "0.3",
-                            "batch": "not a number"})
+                            "batch": "not a number", "mix_view": "Cross-series impact"})
     run(at.switch_page(MIXING))
     assert at.slider(key="mix_ff_dim").value == 8 and at.slider(key="mix_dropout").value == pytest.approx(0.3)
-    assert _pipeline_texts(page_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    assert list(page_figures(at)) == ["impact"]  # the link opened its tab
+    assert at.query_params["mix_view"] == "Cross-series impact"
+    assert _pipeline_texts(open_tab(at, "mix_view", "Stages")["pipeline"])[0] == \
+        "<b>input</b><br>(16, 20, 6)<br>no weights"
     assert at.query_params["batch"] == "16"  # the unreadable value fell back to the default
     assert at.query_params["mix_ff_dim"] == "8" and at.query_params["window"] == "20"
 
 
 def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
     at = run(_app().switch_page(FUSION))
-    gate = plotly_array(page_figures(at)["gate_heatmap"]["data"][0]["z"])
-    assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
     at.selectbox(key="gff_stage").set_value("gate")
-    np.testing.assert_array_equal(plotly_array(page_figures(run(at))["heatmap"]["data"][0]["z"]), gate)
+    stage_heatmap = plotly_array(page_figures(run(at))["heatmap"]["data"][0]["z"])
+    gate = plotly_array(open_tab(at, "gff_view", "The gate")["gate_heatmap"]["data"][0]["z"])
+    assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
+    np.testing.assert_array_equal(stage_heatmap, gate)
     at.radio(key="gff_fixed_gate").set_value(1.0)
     fixed = page_figures(run(at))["fixed_gate"]["data"]
     np.testing.assert_allclose(plotly_array(fixed[3]["y"]), plotly_array(fixed[0]["y"]))  # gate 1 keeps only a
     at.selectbox(key="gff_pair").set_value("token_embedding")
     embedded = page_figures(run(at))["fixed_gate"]["data"]
     assert not np.allclose(plotly_array(embedded[1]["y"]), plotly_array(fixed[1]["y"]))  # b is now a projection
-    difference = plotly_array(page_figures(at)["mode_difference"]["data"][0]["y"])
+    difference = plotly_array(open_tab(at, "gff_view", "Training vs inference")["mode_difference"]["data"][0]["y"])
     np.testing.assert_array_equal(difference, 0)  # no dropout, no batch norm
 
 
@@ -240,7 +255,7 @@ def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
     at = run(_app().switch_page(EMBEDDING))
     at.slider(key="emb_d_model").set_value(6)
     at.selectbox(key="emb_padding").set_value("causal")
-    figures = page_figures(run(at))
+    figures = tab_figures(at, "emb_view", ["Padding", "Position table", "Learned kernels", "Stages"])
     assert _pipeline_texts(figures["pipeline"])[-1].startswith("<b>bias</b><br>(16, 32, 6)")
     padding = figures["padding"]["data"][2]  # the padded steps: two zeros before the window (kernel_size 3)
     assert list(plotly_array(padding["x"])) == [-2, -1] and list(plotly_array(padding["y"])) == [0, 0]
@@ -253,12 +268,13 @@ def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
 
 def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
     at = run(_app().switch_page(MIXERS))
-    figures = page_figures(at)
+    tabs = ["All four flavours", "Dropout and training vs inference", "Importance"]
+    figures = tab_figures(at, "mixers_view", tabs)
     assert [t["name"] for t in figures["flavours"]["data"]] == [
         "GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
     assert "attention_map" in figures
     at.multiselect(key="mixers_masked").set_value(["realinv"])
-    figures = page_figures(run(at))
+    figures = tab_figures(at, "mixers_view", tabs)
     bars = figures["importance"]["data"][0]
     assert bars["x"][2] == "realinv (masked)" and plotly_array(bars["y"])[2] == 0
     assert plotly_array(bars["y"]).sum() == pytest.approx(1, abs=1e-5)
@@ -267,10 +283,10 @@ def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
     np.testing.assert_array_equal(plotly_array(figures["attention_map"]["data"][0]["z"])[:, 2], 0)
     std_before = plotly_array(figures["dropout_std"]["data"][0]["y"])
     at.slider(key="mixers_dropout").set_value(0.0)
-    std_after = plotly_array(page_figures(run(at))["dropout_std"]["data"][0]["y"])
+    std_after = plotly_array(open_tab(at, "mixers_view", "Dropout and training vs inference")["dropout_std"]["data"][0]["y"])
     assert std_before.max() > 0 and std_after.max() == pytest.approx(0, abs=1e-6)
     at.selectbox(key="mixers_flavour").set_value("GlobalWeightsMixer")
-    figures = page_figures(run(at))
+    figures = open_tab(at, "mixers_view", "Importance")
     assert "attention_map" not in figures
     # A fresh GlobalWeightsMixer weighs every kept feature equally.
     np.testing.assert_allclose(np.delete(plotly_array(figures["importance"]["data"][0]["y"]), 2), 1 / 6, rtol=1e-5)

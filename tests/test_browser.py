@@ -23,7 +23,7 @@ PAGES = [
     ("Feature_and_Temporal_Mixing", "feature_and_temporal_mixing", "Cross-series impact", "ff_dim",
      "(16, 32, {v})"),
     ("Gated_Feature_Fusion", "gated_feature_fusion", "Training vs inference", "smoothing", None),
-    ("Token_and_Positional_Embedding", "token_and_positional_embedding", "Export PositionalEmbedding", "d_model",
+    ("Token_and_Positional_Embedding", "token_and_positional_embedding", "Pipeline of TokenEmbedding", "d_model",
      "(16, 32, {v})"),
     ("Feature_Mixers", "feature_mixers", "Dropout and training vs inference", "dropout", None),
 ]

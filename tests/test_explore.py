@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kflayers import explore
+from kflayers import explore, probes
 from kflayers.batch import make_batch
 from kflayers.data import DataError
+from staged_layer_cases import CASES
 
 CONFIG = {"n_series": 3, "input_size": 8, "dropout": 0.5, "ff_dim": 4}
 
@@ -147,7 +148,7 @@ def test_config_json_rebuilds_the_layer_with_from_config():
 
 def test_pipeline_lists_every_stage_with_shape_weights_and_description():
     layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=0)
-    rows = explore.pipeline(layer, (4, 8, 3))
+    rows = explore.pipeline(layer, explore.trace_arrays(layer, _inputs(), training=False, seed=0))
     assert rows.names == list(layer.stage_descriptions())
     shapes = dict(zip(rows.names, rows.shapes))
     assert shapes["input"] == (4, 8, 3) and shapes["flatten"] == (4, 24) and shapes["dense_1"] == (4, 8, 4)
@@ -156,6 +157,19 @@ def test_pipeline_lists_every_stage_with_shape_weights_and_description():
     assert params == {"input": 0, "flatten": 0, "batch_norm": 96, "reshape": 0, "dense_1": 16, "activation": 0,
                       "dropout_1": 0, "dense_2": 15, "dropout_2": 0, "residual": 0}
     assert rows.descriptions == list(layer.stage_descriptions().values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_pipeline_shapes_are_the_symbolic_stage_shapes(case):
+    layer, inputs, call_kwargs = case.build()
+    stages = {name: keras.ops.convert_to_numpy(tensor)
+              for name, tensor in layer.trace(inputs, training=False, **call_kwargs).items()}
+    input_shape = [np.shape(x) for x in inputs] if isinstance(inputs, (list, tuple)) else np.shape(inputs)
+    symbolic = {name: keras.KerasTensor(np.shape(value), dtype=str(np.asarray(value).dtype))
+                for name, value in call_kwargs.items()}
+    expected = probes.stage_shapes(layer, input_shape, **symbolic)
+    rows = explore.pipeline(layer, stages)
+    assert dict(zip(rows.names, rows.shapes)) == dict(expected)
 
 
 def test_dropout_summary_spread_comes_from_dropout_only():

@@ -116,8 +116,16 @@ def _move(page, label: str, key: str) -> None:
     _wait_for_rerun(page, since)
 
 
+def _open_tab(page, label: str) -> None:
+    """Click tab `label` and wait for the rerun that draws it (only the open tab runs)."""
+    since = _now(page)
+    page.get_by_role("tab", name=label).click()
+    _wait_for_rerun(page, since)
+
+
 def _snippet(page) -> str:
-    """The Python snippet of the export section: it names the layer's arguments as the page used them."""
+    """The Python snippet of the Export tab: it names the layer's arguments as the page used them."""
+    _open_tab(page, "Export")
     return page.locator("[data-testid='stCode']").last.inner_text()
 
 
@@ -143,12 +151,12 @@ def test_two_sessions_moving_different_sliders_at_once_each_see_their_own_result
             _wait_for_rerun(second, since[1])
         assert _slider(first, "ff_dim").input_value() == "67"
         assert _slider(second, "dropout").input_value() == "0.25"
+        # The pipeline diagram (the open Stages tab) shows the hidden width of each session's own layer.
+        assert "(16, 32, 67)" in _main_text(first) and "(16, 32, 67)" not in _main_text(second)
+        assert "(16, 32, 64)" in _main_text(second)
         first_code, second_code = _snippet(first), _snippet(second)
         assert "ff_dim=67" in first_code and "dropout=0.1," in first_code
         assert "ff_dim=64" in second_code and "dropout=0.25," in second_code
-        # The pipeline diagram shows the hidden width of each session's own layer.
-        assert "(16, 32, 67)" in _main_text(first) and "(16, 32, 67)" not in _main_text(second)
-        assert "(16, 32, 64)" in _main_text(second)
         for page in (first, second):
             _assert_no_exception(page)
     finally:

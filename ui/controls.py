@@ -66,6 +66,21 @@ def toggle(label: str, key: str, default: bool, help: str) -> bool:
     return value
 
 
+def tabs(key: str, labels: Sequence[str]) -> list:
+    """Tabs of which only the open one runs: check `tab.open` before drawing into a tab.
+
+    A page's sections are grouped into tabs so that a slider move recomputes and
+    redraws only what is on screen (every plotly chart costs the browser tens
+    of milliseconds to draw, hidden or not). The open tab is a setting like any
+    other: remembered across pages and written into the link.
+    """
+    labels = list(labels)
+    state.ensure(key, labels[0], lambda v: v in labels)
+    containers = st.tabs(labels, key=key, on_change="rerun")
+    state.share(key)
+    return containers
+
+
 def number(label: str, key: str, min_value: int, max_value: int, default: int, help: str) -> int:
     """An integer input (seeds and the like)."""
     state.ensure(key, default, lambda v: type(v) is int and min_value <= v <= max_value)

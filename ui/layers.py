@@ -84,12 +84,6 @@ def _impact(choice: LayerChoice, _inputs: np.ndarray) -> np.ndarray:
     return explore.feature_impact(layer(choice), _inputs)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def _pipeline(choice: LayerChoice, _call_kwargs: dict) -> explore.Pipeline:
-    return explore.pipeline(layer(choice), _as_list(choice.input_shape), **_call_kwargs)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
 @st.cache_data(max_entries=16, show_spinner=False)
 def _fusion_inputs(data_key: str, seed: int, pair: str, smoothing: int, _values: np.ndarray) -> list[np.ndarray]:
     return explore.fusion_pair(_values, pair, smoothing, seed)
@@ -106,10 +100,6 @@ def attention_map(choice: LayerChoice, _inputs: np.ndarray, _mask: np.ndarray | 
     return explore.attention_map(layer(choice), _inputs, _mask)
 
 
-def _as_list(shape):
-    return list(shape) if isinstance(shape[0], tuple) else shape
-
-
 def mode_toggle(key: str) -> bool:
     """The training/inference switch; True means training mode."""
     return controls.toggle(
@@ -118,15 +108,16 @@ def mode_toggle(key: str) -> bool:
              "(batch statistics and seeded dropout masks; the layer's statistics are not updated).")
 
 
-def pipeline_section(choice: LayerChoice, call_kwargs: dict | None = None, title: str = "Pipeline",
+def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], title: str = "Pipeline",
                      key: str = "pipeline") -> None:
+    """The layer's stages as boxes with their shapes and weights, read off the trace `stages` of the layer."""
     st.subheader(title)
-    rows = _pipeline(choice, call_kwargs or {})
+    rows = explore.pipeline(layer(choice), stages)
     show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key=key)
 
 
 def window_select(current: data.Current, key: str) -> int:
-    """Which window of the batch to show (labelled by where it starts in the data)."""
+    """Which window of the batch the charts show (labelled by where it starts in the data)."""
     labels = current.batch.labels
     return controls.select("Window", key, list(range(len(labels))), 0,
                            format_func=lambda i: f"window {i} (starts {labels[i]})",
@@ -140,10 +131,10 @@ def series_select(label: str, current: data.Current, key: str) -> int:
     return series.index(name)
 
 
-def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], current: data.Current,
+def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], window: int,
                         view: Callable[[str, np.ndarray, int], explore.StageView], key_prefix: str,
-                        value_ranges: dict[str, tuple[float, float]] | None = None) -> int:
-    """Heatmap and distribution of a chosen stage for a chosen window; returns the window, for later sections.
+                        value_ranges: dict[str, tuple[float, float]] | None = None) -> None:
+    """Heatmap and distribution of a chosen stage for the chosen window.
 
     Args:
         view: arranges (stage, array, window) as a time x rows heatmap.
@@ -152,25 +143,19 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], curr
     st.subheader("Activations")
     descriptions = type(layer(choice)).stage_descriptions()
     names = list(stages)
-    left, right = st.columns(2)
-    with left:
-        stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
-                                format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
-                                help="Which stage of the forward pass to look at, in data-flow order.")
-    with right:
-        window = window_select(current, f"{key_prefix}_window")
+    stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
+                            format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
+                            help="Which stage of the forward pass to look at, in data-flow order.")
     shown = view(stage, stages[stage], window)
     value_range = (value_ranges or {}).get(stage)
     show.chart(figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels,
                                      shown.note, value_range=value_range), key="heatmap")
     show.chart(figures.stage_histogram(stages[stage][window], stages[stage], stage), key="histogram")
-    return window
 
 
 def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool,
                          first: str = "input") -> None:
     """The chosen window entering (stage `first`) and leaving the layer, one line per series."""
-    st.subheader("Input and output")
     output = list(stages.values())[-1]
     mode = "training" if training else "inference"
     show.chart(figures.input_output(stages[first][window], output[window], current.batch.series,
@@ -186,7 +171,6 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
         band_label: what `pick` selects, for the axis title.
     """
     call_kwargs = call_kwargs or {}
-    st.subheader("Dropout and training vs inference")
     summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
     output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
     show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
@@ -205,16 +189,19 @@ def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None 
 
 
 def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, note: str = "") -> None:
-    st.subheader("Cross-series impact")
     if note:
         st.caption(note)
     show.chart(figures.impact_matrix(_impact(choice, inputs), current.batch.series), key="impact")
 
 
-def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool,
-                   title: str = "Export") -> None:
-    """The config as JSON, a Python snippet rebuilding the layer, and the shown trace as .npz."""
-    st.subheader(title)
+def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool, title: str = "") -> None:
+    """The config as JSON, a Python snippet rebuilding the layer, and the shown trace as .npz.
+
+    Args:
+        title: a heading, for a page that exports more than one layer.
+    """
+    if title:
+        st.subheader(title)
     snippet = explore.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
     mode = "training" if training else "inference"
     columns = st.columns(3)
