@@ -1,4 +1,4 @@
-"""What every figure builder shares: the Chart pair, safe labels, thinning, the look."""
+"""What every figure builder shares: the Chart pair, safe labels, thinning, the look, lines, bands and panels."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ from typing import NamedTuple
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.colors import diverging, sequential
 
 MAX_POINTS_PER_TRACE = 2000
 """Long series are thinned to at most this many points per line, so a browser draws them quickly."""
 
-DIVERGING = "RdBu_r"
+
+def _colour_scale(colours: list[str]) -> list[list]:
+    """`colours` spread evenly over [0, 1], the form plotly.js reads (scale names like "RdBu_r" are plotly.py's own)."""
+    last = len(colours) - 1
+    return [[i / last, colour] for i, colour in enumerate(colours)]
+
+
+DIVERGING = _colour_scale(diverging.RdBu[::-1])
 """Colour scale for signed values: blue below zero, white at zero, red above."""
 
-SEQUENTIAL = "Viridis"
+SEQUENTIAL = _colour_scale(sequential.Viridis)
 """Colour scale for non-negative magnitudes."""
 
 TEMPLATE = "plotly_white"
@@ -45,31 +53,71 @@ def thinning_step(n_points: int, max_points: int = MAX_POINTS_PER_TRACE) -> int:
     return max(1, -(-n_points // max_points))
 
 
-def base_layout(figure: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
-    """Apply the app's common look: compact margins, a title in plain text, no plotly logo clutter."""
-    figure.update_layout(
-        height=height,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        title=dict(text=title, x=0, font=dict(size=14)) if title else None,
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-    )
-    _apply_template(figure.layout, pio.templates[TEMPLATE])
-    return figure
+def figure(data: list[dict], layout: dict | None = None, *, height: int, title: str | None = None) -> go.Figure:
+    """Traces and layout given as plain dicts, made a figure with the app's common look.
 
+    The look is compact margins, a title in plain text, a horizontal legend above the plot and the `TEMPLATE`;
+    a setting in `layout` replaces the look's, and a dict setting (such as `margin`) only replaces the keys it names.
 
-def _apply_template(layout: go.Layout, template: go.layout.Template) -> None:
-    """Give `layout` a copy of a registered template without validating the template again.
-
-    Assigning a template checks each of its ~1,000 settings, about 40 ms per figure and most of a layer
-    page's drawing time; a registered template was checked when plotly built it. Plotly applies its
-    default template the same way (`BaseFigure._initialize_layout_template`): the figure's JSON is the same.
+    Plotly does not validate the result (except numbered axes such as `xaxis2`, which it always checks): checking
+    every property costs 15-55 ms per figure, a large part of each rerun of a layer page, and the registered
+    template was checked when plotly built it. `tests/test_figure_specs.py` has plotly validate every builder's
+    figure instead, which catches a misspelt property.
     """
-    validate = layout._validate
-    layout._validate = False
-    try:
-        layout.template = template
-    finally:
-        layout._validate = validate
+    look = {
+        "height": height,
+        "margin": dict(l=10, r=10, t=40 if title else 10, b=10),
+        "legend": dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    }
+    if title:
+        look["title"] = dict(text=title, x=0, font=dict(size=14))
+    for key, value in (layout or {}).items():
+        look[key] = {**look[key], **value} if isinstance(look.get(key), dict) else value
+    look["template"] = pio.templates[TEMPLATE]
+    return go.Figure(dict(data=data, layout=look), _validate=False)
+
+
+def horizontal_line(y: float, line: dict) -> dict:
+    """A shape across the whole plot width at height `y`, as plotly's `add_hline` draws it."""
+    return dict(type="line", x0=0, x1=1, xref="x domain", y0=y, y1=y, yref="y", line=line)
+
+
+def vertical_line(x: float, line: dict) -> dict:
+    """A shape across the whole plot height at `x`, as plotly's `add_vline` draws it."""
+    return dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain", line=line)
+
+
+def vertical_band(x0, x1, *, color: str, opacity: float, axis: str = "") -> dict:
+    """A shaded span from `x0` to `x1` across the whole plot height, as plotly's `add_vrect` draws it.
+
+    `axis` is the subplot's axis number ("" for the first, "2" for the second, ...).
+    """
+    return dict(type="rect", x0=x0, x1=x1, xref=f"x{axis}", y0=0, y1=1, yref=f"y{axis} domain",
+                fillcolor=color, opacity=opacity, line=dict(width=0))
+
+
+def side_by_side(left_title: str, right_title: str, *, x_title: str, y_title: str | None = None) -> dict:
+    """Layout for two titled panels in a row sharing the y axis, with the axes and titles `make_subplots` would set.
+
+    Traces go to the left panel by default and to the right one with `xaxis="x2", yaxis="y2"`; both panels'
+    x axes carry `x_title`, and `y_title` labels the shared y axis on the left.
+    """
+    gap = 0.04
+    width = (1 - gap) / 2
+    panels = ((0.0, width), (width + gap, 1.0))
+    x_axis_title = dict(title=dict(text=x_title))
+    y_axis_title = dict(title=dict(text=y_title)) if y_title else {}
+    return dict(
+        xaxis=dict(anchor="y", domain=list(panels[0]), **x_axis_title),
+        yaxis=dict(anchor="x", domain=[0.0, 1.0], **y_axis_title),
+        xaxis2=dict(anchor="y2", domain=list(panels[1]), **x_axis_title),
+        yaxis2=dict(anchor="x2", domain=[0.0, 1.0], matches="y", showticklabels=False),
+        annotations=[
+            dict(text=text, x=sum(panel) / 2, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                 showarrow=False, font=dict(size=16))
+            for text, panel in zip((left_title, right_title), panels)
+        ],
+    )
 
 
 def square_heatmap(matrix, labels: list[str], *, colorbar: str, hover: str, x_title: str, y_title: str) -> go.Figure:
@@ -77,12 +125,10 @@ def square_heatmap(matrix, labels: list[str], *, colorbar: str, hover: str, x_ti
 
     Cells are annotated with their value while there are few enough features to read them.
     """
-    figure = go.Figure(go.Heatmap(
-        z=matrix, x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0,
-        texttemplate="%{z:.2f}" if len(labels) <= 12 else None,
-        colorbar=dict(title=dict(text=colorbar), thickness=12),
-        hovertemplate=hover,
-    ))
-    figure.update_xaxes(title_text=x_title, type="category")
-    figure.update_yaxes(title_text=y_title, type="category", autorange="reversed")
-    return base_layout(figure, height=min(560, 200 + 28 * len(labels)))
+    heatmap = dict(type="heatmap", z=matrix, x=labels, y=labels, colorscale=SEQUENTIAL, zmin=0,
+                   colorbar=dict(title=dict(text=colorbar), thickness=12), hovertemplate=hover)
+    if len(labels) <= 12:
+        heatmap["texttemplate"] = "%{z:.2f}"
+    layout = dict(xaxis=dict(title=dict(text=x_title), type="category"),
+                  yaxis=dict(title=dict(text=y_title), type="category", autorange="reversed"))
+    return figure([heatmap], layout, height=min(560, 200 + 28 * len(labels)))

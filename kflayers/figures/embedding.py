@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
-from kflayers.figures.common import ACCENT, DIVERGING, MUTED, Chart, base_layout, plot_text
+from kflayers.figures.common import ACCENT, DIVERGING, MUTED, Chart, figure, plot_text, vertical_band
 
 
 def padding_view(padded: np.ndarray, left: int, window_length: int, series_name: str, padding: str) -> Chart:
@@ -22,20 +21,20 @@ def padding_view(padded: np.ndarray, left: int, window_length: int, series_name:
     """
     positions = np.arange(padded.shape[0]) - left
     inside = (positions >= 0) & (positions < window_length)
-    figure = go.Figure([
-        go.Scatter(x=positions, y=padded, mode="lines", line=dict(color=MUTED, width=1), showlegend=False,
-                   hoverinfo="skip"),
-        go.Scatter(x=positions[inside], y=padded[inside], mode="markers", name="window",
-                   marker=dict(color=ACCENT, size=5)),
-        go.Scatter(x=positions[~inside], y=padded[~inside], mode="markers", name="padding",
-                   marker=dict(color="#dc2626", size=8, symbol="diamond")),
-    ])
-    for start, end in ((positions[0] - 0.5, -0.5), (window_length - 0.5, positions[-1] + 0.5)):
-        if end > start:
-            figure.add_vrect(x0=start, x1=end, fillcolor="#dc2626", opacity=0.08, line_width=0)
-    figure.update_xaxes(title_text="time step (negative and past the end: padding)")
-    figure.update_yaxes(title_text=plot_text(series_name))
-    base_layout(figure, height=300)
+    points = [
+        dict(type="scatter", x=positions, y=padded, mode="lines", line=dict(color=MUTED, width=1), showlegend=False,
+             hoverinfo="skip"),
+        dict(type="scatter", x=positions[inside], y=padded[inside], mode="markers", name="window",
+             marker=dict(color=ACCENT, size=5)),
+        dict(type="scatter", x=positions[~inside], y=padded[~inside], mode="markers", name="padding",
+             marker=dict(color="#dc2626", size=8, symbol="diamond")),
+    ]
+    layout = dict(xaxis=dict(title=dict(text="time step (negative and past the end: padding)")),
+                  yaxis=dict(title=dict(text=plot_text(series_name))))
+    bands = [vertical_band(start, end, color="#dc2626", opacity=0.08)
+             for start, end in ((positions[0] - 0.5, -0.5), (window_length - 0.5, positions[-1] + 0.5)) if end > start]
+    if bands:
+        layout["shapes"] = bands
     how = {
         "circular": "with circular padding they repeat the window's other end, so the last values reappear "
                     "before step 0 and the first ones after the end",
@@ -44,7 +43,7 @@ def padding_view(padded: np.ndarray, left: int, window_length: int, series_name:
     }[padding]
     caption = (f"The chosen series as the convolution sees it: blue dots are the window, red diamonds in the "
                f"shaded bands the padded steps; {how}.")
-    return Chart(figure, caption)
+    return Chart(figure(points, layout, height=300), caption)
 
 
 def kernel_heatmap(kernel: np.ndarray, series_names: Sequence[str], left: int, channel: int) -> Chart:
@@ -58,16 +57,17 @@ def kernel_heatmap(kernel: np.ndarray, series_names: Sequence[str], left: int, c
     """
     offsets = [f"{j - left:+d}" if j != left else "0" for j in range(kernel.shape[0])]
     limit = float(np.max(np.abs(kernel))) or 1.0
-    figure = go.Figure(go.Heatmap(
-        z=kernel.T, x=offsets, y=[plot_text(n) for n in series_names], colorscale=DIVERGING, zmid=0,
-        zmin=-limit, zmax=limit, texttemplate="%{z:.2f}" if kernel.size <= 150 else None,
-        colorbar=dict(title=dict(text="weight"), thickness=12),
+    heatmap = dict(
+        type="heatmap", z=kernel.T, x=offsets, y=[plot_text(n) for n in series_names], colorscale=DIVERGING, zmid=0,
+        zmin=-limit, zmax=limit, colorbar=dict(title=dict(text="weight"), thickness=12),
         hovertemplate="offset %{x}<br>series %{y}<br>weight %{z:.4f}<extra></extra>",
-    ))
-    figure.update_xaxes(title_text="time offset from the output step", type="category")
-    figure.update_yaxes(title_text="input series", type="category", autorange="reversed")
-    base_layout(figure, height=min(480, 140 + 26 * kernel.shape[1]), title=f"kernel of embedding channel {channel}")
+    )
+    if kernel.size <= 150:
+        heatmap["texttemplate"] = "%{z:.2f}"
+    layout = dict(xaxis=dict(title=dict(text="time offset from the output step"), type="category"),
+                  yaxis=dict(title=dict(text="input series"), type="category", autorange="reversed"))
+    height = min(480, 140 + 26 * kernel.shape[1])
     caption = ("The learned weights that make the chosen embedding channel: each cell multiplies the input series "
                "of its row at the time offset of its column (0 is the output step itself), and the channel is the "
                "sum of these products; red weights add, blue ones subtract.")
-    return Chart(figure, caption)
+    return Chart(figure([heatmap], layout, height=height, title=f"kernel of embedding channel {channel}"), caption)

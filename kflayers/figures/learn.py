@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from kflayers.figures.common import ACCENT, MUTED, Chart, base_layout, plot_text
+from kflayers.figures.common import ACCENT, MUTED, Chart, figure, horizontal_line, plot_text, vertical_line
 
 BASELINE_COLOR = "#dc2626"
 DRIVER_COLOR = "#f59e0b"
@@ -49,34 +48,34 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
     """
     loss, val_loss = list(history["loss"]), list(history["val_loss"])
     epochs = list(range(1, len(loss) + 1))
-    figure = go.Figure([
-        go.Scatter(x=epochs, y=loss, mode="lines+markers", name="training loss", line=dict(color=ACCENT)),
-        go.Scatter(x=epochs, y=val_loss, mode="lines+markers", name="validation loss",
-                   line=dict(color="black", dash="dot")),
-    ])
+    lines = [
+        dict(type="scatter", x=epochs, y=loss, mode="lines+markers", name="training loss", line=dict(color=ACCENT)),
+        dict(type="scatter", x=epochs, y=val_loss, mode="lines+markers", name="validation loss",
+             line=dict(color="black", dash="dot")),
+    ]
+    last = max(total_epochs or 0, len(epochs), 1)
+    layout = dict(xaxis=dict(title=dict(text="epoch"), range=[0.5, last + 0.5], dtick=max(1, last // 10)))
     values = loss + val_loss
     if baseline_mse is not None:
         values.append(baseline_mse)
         baseline_line = dict(color=BASELINE_COLOR, dash="dash", width=1.5)
-        figure.add_hline(y=baseline_mse, line=baseline_line)
+        layout["shapes"] = [horizontal_line(baseline_mse, baseline_line)]
         # Named in the legend: plotly places a line's own label wrongly on a log axis.
-        figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=baseline_line,
-                                    name="naive forecast (last value)"))
+        lines.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=baseline_line,
+                          name="naive forecast (last value)"))
     log_scale = bool(values) and min(values) > 0
-    figure.update_yaxes(title_text="mean squared error (z-scored units)", type="log" if log_scale else "linear")
+    layout["yaxis"] = dict(title=dict(text="mean squared error (z-scored units)"),
+                           type="log" if log_scale else "linear")
     if log_scale:
         ticks = log_ticks(min(values), max(values))
-        figure.update_yaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
-    last = max(total_epochs or 0, len(epochs), 1)
-    figure.update_xaxes(title_text="epoch", range=[0.5, last + 0.5], dtick=max(1, last // 10))
-    base_layout(figure, height=340)
+        layout["yaxis"].update(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     caption = (
         "Error of the forecast after each epoch on the training windows (blue) and on the later, held-out "
         "validation windows (dotted); the dashed red line is the naive forecast that repeats the last value, so "
         "the model has learned something useful only where the dotted line runs below it"
     )
     caption += " (log scale)." if log_scale else "."
-    return Chart(figure, caption)
+    return Chart(figure(lines, layout, height=340), caption)
 
 
 def log_ticks(low: float, high: float) -> list[float]:
@@ -107,20 +106,19 @@ def importance_before_after(series: Sequence[str], initial: Mapping[str, float],
         target: the forecast series; driver: the planted driver of the target, if known.
     """
     labels = [series_label(name, target, driver) for name in series]
-    figure = go.Figure([
-        go.Bar(x=labels, y=[initial[name] for name in series], name="before training", marker_color=MUTED),
-        go.Bar(x=labels, y=[learned[name] for name in series], name=f"after epoch {epoch}",
-               marker_color=[DRIVER_COLOR if name == driver else ACCENT for name in series]),
-    ])
     equal_share = dict(color="black", dash="dot", width=1)
-    figure.add_hline(y=1.0 / len(series), line=equal_share)
-    # A legend entry for the line (a label on the line itself would sit on the bars).
-    figure.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=equal_share,
-                                name=f"equal share (1/{len(series)})"))
-    figure.update_layout(barmode="group")
-    figure.update_xaxes(title_text="input series", type="category")
-    figure.update_yaxes(title_text="mixer importance (sums to 1)", rangemode="tozero")
-    base_layout(figure, height=360)
+    traces = [
+        dict(type="bar", x=labels, y=[initial[name] for name in series], name="before training",
+             marker=dict(color=MUTED)),
+        dict(type="bar", x=labels, y=[learned[name] for name in series], name=f"after epoch {epoch}",
+             marker=dict(color=[DRIVER_COLOR if name == driver else ACCENT for name in series])),
+        # A legend entry for the line (a label on the line itself would sit on the bars).
+        dict(type="scatter", x=[None], y=[None], mode="lines", line=equal_share,
+             name=f"equal share (1/{len(series)})"),
+    ]
+    layout = dict(barmode="group", shapes=[horizontal_line(1.0 / len(series), equal_share)],
+                  xaxis=dict(title=dict(text="input series"), type="category"),
+                  yaxis=dict(title=dict(text="mixer importance (sums to 1)"), rangemode="tozero"))
     caption = (
         "How much weight the mixer gives each series when it pools them into one context for the forecast, "
         "averaged over the validation windows: grey before training, coloured after the chosen epoch; bars above "
@@ -128,7 +126,7 @@ def importance_before_after(series: Sequence[str], initial: Mapping[str, float],
     )
     if driver is not None:
         caption = caption[:-1] + ", and the orange bar is the series the generator planted as the target's driver."
-    return Chart(figure, caption)
+    return Chart(figure(traces, layout, height=360), caption)
 
 
 def importance_over_epochs(series: Sequence[str], initial: Mapping[str, float],
@@ -144,27 +142,27 @@ def importance_over_epochs(series: Sequence[str], initial: Mapping[str, float],
     """
     epochs = list(range(len(history) + 1))
     colors = qualitative.Plotly
-    figure = go.Figure()
-    for i, name in enumerate(series):
-        values = [initial[name]] + [step[name] for step in history]
-        figure.add_trace(go.Scatter(
-            x=epochs, y=values, mode="lines", name=series_label(name, target, driver),
-            line=dict(width=3.5 if name == driver else 1.5,
-                      color=DRIVER_COLOR if name == driver else colors[i % len(colors)],
-                      dash="dot" if name == target else "solid"),
-        ))
+    lines = [
+        dict(type="scatter", x=epochs, y=[initial[name]] + [step[name] for step in history], mode="lines",
+             name=series_label(name, target, driver),
+             line=dict(width=3.5 if name == driver else 1.5,
+                       color=DRIVER_COLOR if name == driver else colors[i % len(colors)],
+                       dash="dot" if name == target else "solid"))
+        for i, name in enumerate(series)
+    ]
+    layout = dict(
+        xaxis=dict(title=dict(text="epoch (0 = before training)"), range=[0, max(1, len(history))]),
+        yaxis=dict(title=dict(text="mixer importance"), rangemode="tozero"),
+        legend=dict(orientation="v", y=1, x=1.02, yanchor="top"),
+    )
     if epoch is not None:
-        figure.add_vline(x=epoch, line=dict(color=MUTED, width=1))
-    figure.update_xaxes(title_text="epoch (0 = before training)", range=[0, max(1, len(history))])
-    figure.update_yaxes(title_text="mixer importance", rangemode="tozero")
-    base_layout(figure, height=340)
-    figure.update_layout(legend=dict(orientation="v", y=1, x=1.02, yanchor="top"))
+        layout["shapes"] = [vertical_line(epoch, dict(color=MUTED, width=1))]
     caption = (
         "Each series' mixer importance after every epoch, starting from the untrained model at epoch 0 (the "
         "target's own line is dotted; the grey vertical line marks the epoch chosen above): lines that climb "
         "are series the model learns to use."
     )
-    return Chart(figure, caption)
+    return Chart(figure(lines, layout, height=340), caption)
 
 
 def forecast_impact(series: Sequence[str], impact: np.ndarray, target: str, driver: str | None = None) -> Chart:
@@ -182,14 +180,14 @@ def forecast_impact(series: Sequence[str], impact: np.ndarray, target: str, driv
     horizon = impact.shape[1]
     mean_impact = impact.mean(axis=1)
     steps = [", ".join(f"t+{h + 1}: {v:.3f}" for h, v in enumerate(row)) for row in impact]
-    figure = go.Figure(go.Bar(
-        x=[series_label(name, target, driver) for name in series], y=mean_impact,
-        marker_color=[DRIVER_COLOR if name == driver else MUTED if name == target else ACCENT for name in series],
+    bars = dict(
+        type="bar", x=[series_label(name, target, driver) for name in series], y=mean_impact,
+        marker=dict(color=[DRIVER_COLOR if name == driver else MUTED if name == target else ACCENT
+                           for name in series]),
         customdata=steps, hovertemplate="%{x}<br>mean |change| %{y:.4f}<br>%{customdata}<extra></extra>",
-    ))
-    figure.update_xaxes(title_text="input series flattened to its mean", type="category")
-    figure.update_yaxes(title_text="mean |change| of the forecast", rangemode="tozero")
-    base_layout(figure, height=340)
+    )
+    layout = dict(xaxis=dict(title=dict(text="input series flattened to its mean"), type="category"),
+                  yaxis=dict(title=dict(text="mean |change| of the forecast"), rangemode="tozero"))
     averaged = f", averaged over the {horizon} forecast steps" if horizon > 1 else ""
     caption = (
         "How much the trained model's forecast of the target moves (mean absolute change on the validation "
@@ -197,7 +195,7 @@ def forecast_impact(series: Sequence[str], impact: np.ndarray, target: str, driv
         "tall bar is a series the forecast depends on; the target's own bar (grey) includes its last value, "
         "which the model starts from."
     )
-    return Chart(figure, caption)
+    return Chart(figure([bars], layout, height=340), caption)
 
 
 def baseline_verdict(val_mse: float, baseline_mse: float) -> str:

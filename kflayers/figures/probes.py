@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from kflayers.figures.common import ACCENT, MUTED, Chart, base_layout, plot_text, square_heatmap
+from kflayers.figures.common import ACCENT, MUTED, Chart, figure, plot_text, square_heatmap
 
 
 def dropout_band(mean: np.ndarray, std: np.ndarray, inference: np.ndarray, series_name: str,
@@ -21,24 +21,25 @@ def dropout_band(mean: np.ndarray, std: np.ndarray, inference: np.ndarray, serie
         samples: how many stochastic passes the mean and std come from.
     """
     steps = np.arange(mean.shape[0])
-    figure = go.Figure([
-        go.Scatter(x=steps, y=mean + std, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"),
-        go.Scatter(x=steps, y=mean - std, mode="lines", line=dict(width=0), fill="tonexty",
-                   fillcolor="rgba(37, 99, 235, 0.2)", name="mean ± 1 std"),
-        go.Scatter(x=steps, y=mean, mode="lines", line=dict(color=ACCENT, width=1.5), name="mean with dropout"),
-        go.Scatter(x=steps, y=inference, mode="lines", line=dict(color="black", width=1, dash="dot"),
-                   name="inference output"),
-    ])
-    figure.update_xaxes(title_text="time step in window")
-    figure.update_yaxes(title_text=f"output of {plot_text(series_name)}")
-    base_layout(figure, height=320)
+    lines = [
+        dict(type="scatter", x=steps, y=mean + std, mode="lines", line=dict(width=0), showlegend=False,
+             hoverinfo="skip"),
+        dict(type="scatter", x=steps, y=mean - std, mode="lines", line=dict(width=0), fill="tonexty",
+             fillcolor="rgba(37, 99, 235, 0.2)", name="mean ± 1 std"),
+        dict(type="scatter", x=steps, y=mean, mode="lines", line=dict(color=ACCENT, width=1.5),
+             name="mean with dropout"),
+        dict(type="scatter", x=steps, y=inference, mode="lines", line=dict(color="black", width=1, dash="dot"),
+             name="inference output"),
+    ]
+    layout = dict(xaxis=dict(title=dict(text="time step in window")),
+                  yaxis=dict(title=dict(text=f"output of {plot_text(series_name)}")))
     caption = (
         f"The layer's output for the chosen window ({plot_text(series_name)}) over {samples} passes with dropout "
         "on and batch normalisation on its moving statistics: the line is the mean, the band one standard "
         "deviation either side, and the dotted line the inference output; a wide band means dropout makes this "
         "output uncertain."
     )
-    return Chart(figure, caption)
+    return Chart(figure(lines, layout, height=320), caption)
 
 
 def dropout_std_by_stage(stages: Sequence[str], std: Sequence[float]) -> Chart:
@@ -73,7 +74,7 @@ def impact_matrix(impact: np.ndarray, series_names: Sequence[str]) -> Chart:
     if impact.ndim != 2 or impact.shape[0] != len(series_names) or impact.shape[1] != len(series_names):
         raise ValueError(f"impact must be (n_series, n_series) for {len(series_names)} series; got {impact.shape}.")
     labels = [plot_text(name) for name in series_names]
-    figure = square_heatmap(
+    heatmap = square_heatmap(
         impact, labels, colorbar="mean |change|",
         hover="input %{y} flattened<br>output %{x} moves by %{z:.4f}<extra></extra>",
         x_title="output series that changes", y_title="input series replaced by its mean")
@@ -82,12 +83,12 @@ def impact_matrix(impact: np.ndarray, series_names: Sequence[str]) -> Chart:
         "flattened to its mean over time; the diagonal is each series' effect on itself, anything off the "
         "diagonal is mixing across series."
     )
-    return Chart(figure, caption)
+    return Chart(heatmap, caption)
 
 
 def _stage_bars(stages: Sequence[str], values: Sequence[float], y_title: str, color: str) -> go.Figure:
-    figure = go.Figure(go.Bar(x=[plot_text(s) for s in stages], y=list(values),
-                              marker_color=[color if v > 0 else MUTED for v in values]))
-    figure.update_xaxes(title_text="stage (data-flow order)", type="category")
-    figure.update_yaxes(title_text=y_title)
-    return base_layout(figure, height=300)
+    bars = dict(type="bar", x=[plot_text(s) for s in stages], y=list(values),
+                marker=dict(color=[color if v > 0 else MUTED for v in values]))
+    layout = dict(xaxis=dict(title=dict(text="stage (data-flow order)"), type="category"),
+                  yaxis=dict(title=dict(text=y_title)))
+    return figure([bars], layout, height=300)

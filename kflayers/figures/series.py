@@ -6,14 +6,15 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
-from kflayers.figures.common import Chart, base_layout, plot_text, thinning_step
+from kflayers.figures.common import Chart, figure, plot_text, side_by_side, thinning_step, vertical_band
 
 MAX_PREVIEW_SERIES = 12
 """The preview draws at most this many series, one small panel each."""
+
+PANEL_GAP = 0.02
+"""The preview's vertical space between panels, as a share of the plot height."""
 
 
 def series_preview(frame: pd.DataFrame, columns: Sequence[str], window_starts: Sequence[int] = (),
@@ -27,22 +28,21 @@ def series_preview(frame: pd.DataFrame, columns: Sequence[str], window_starts: S
         input_size: window length in rows, to shade the first and last window.
     """
     shown = list(columns)[:MAX_PREVIEW_SERIES]
-    figure = make_subplots(rows=max(1, len(shown)), cols=1, shared_xaxes=True, vertical_spacing=0.02)
+    n_panels = max(1, len(shown))  # an empty choice still gets its empty panel
     step = thinning_step(len(frame))
     index = frame.index[::step]
-    for row, column in enumerate(shown, start=1):
-        figure.add_trace(
-            go.Scatter(x=index, y=frame[column].to_numpy()[::step], mode="lines", name=plot_text(column),
-                       line=dict(width=1)),
-            row=row, col=1,
-        )
-        figure.update_yaxes(title_text=plot_text(column), title_font=dict(size=10), row=row, col=1)
+    lines = [
+        dict(type="scatter", x=index, y=frame[column].to_numpy()[::step], mode="lines", name=plot_text(column),
+             line=dict(width=1), xaxis=f"x{_axis_number(row)}", yaxis=f"y{_axis_number(row)}")
+        for row, column in enumerate(shown)
+    ]
+    layout = dict(showlegend=False, **_stacked_panels(n_panels, [plot_text(column) for column in shown]))
     if len(window_starts) and input_size:
-        for start in (window_starts[0], window_starts[-1]):
-            figure.add_vrect(x0=frame.index[start], x1=frame.index[start + input_size - 1],
-                             fillcolor="orange", opacity=0.15, line_width=0)
-    figure.update_layout(showlegend=False)
-    base_layout(figure, height=70 + 90 * len(shown))
+        layout["shapes"] = [
+            vertical_band(frame.index[start], frame.index[start + input_size - 1], color="orange", opacity=0.15,
+                          axis=_axis_number(row))
+            for start in (window_starts[0], window_starts[-1]) for row in range(n_panels)
+        ]
     hidden = len(columns) - len(shown)
     caption = (
         "Each chosen series over the whole data, one panel each with its own scale (raw values, before the "
@@ -53,7 +53,31 @@ def series_preview(frame: pd.DataFrame, columns: Sequence[str], window_starts: S
         caption += f" Every {step}th row is drawn to keep the chart light."
     if hidden:
         caption += f" {hidden} more chosen series are not drawn here."
-    return Chart(figure, caption)
+    return Chart(figure(lines, layout, height=70 + 90 * len(shown)), caption)
+
+
+def _stacked_panels(n_panels: int, y_titles: list[str]) -> dict:
+    """Axes for `n_panels` panels top to bottom, sharing the bottom one's x axis, as `make_subplots` sets them.
+
+    `y_titles` label the panels from the top.
+    """
+    height = (1 - PANEL_GAP * (n_panels - 1)) / n_panels
+    bottom = _axis_number(n_panels - 1)
+    axes = {}
+    for row in range(n_panels):
+        number = _axis_number(row)
+        low = (n_panels - 1 - row) * (height + PANEL_GAP)
+        shared = dict(matches=f"x{bottom}", showticklabels=False) if row < n_panels - 1 else {}
+        axes[f"xaxis{number}"] = dict(anchor=f"y{number}", domain=[0.0, 1.0], **shared)
+        axes[f"yaxis{number}"] = dict(anchor=f"x{number}", domain=[low, low + height])
+        if row < len(y_titles):
+            axes[f"yaxis{number}"]["title"] = dict(text=y_titles[row], font=dict(size=10))
+    return axes
+
+
+def _axis_number(row: int) -> str:
+    """How plotly numbers the axes of the `row`-th panel (from 0): "" for the first, then "2", "3", ..."""
+    return str(row + 1) if row else ""
 
 
 def input_output(inputs: np.ndarray, outputs: np.ndarray, series_names: Sequence[str],
@@ -68,26 +92,23 @@ def input_output(inputs: np.ndarray, outputs: np.ndarray, series_names: Sequence
     """
     if inputs.shape != outputs.shape or inputs.ndim != 2:
         raise ValueError(f"inputs and outputs must both be (time, series); got {inputs.shape} and {outputs.shape}.")
-    figure = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                           subplot_titles=("input", plot_text(output_title)))
     steps = np.arange(inputs.shape[0])
     colors = _palette(inputs.shape[1])
-    for column, name in enumerate(series_names):
-        for panel, values in ((1, inputs), (2, outputs)):
-            figure.add_trace(
-                go.Scatter(x=steps, y=values[:, column], mode="lines", name=plot_text(name),
-                           legendgroup=str(column), showlegend=panel == 1, line=dict(width=1.2, color=colors[column])),
-                row=1, col=panel,
-            )
-    figure.update_xaxes(title_text="time step in window")
-    figure.update_yaxes(title_text="value (z-scored)", row=1, col=1)
-    base_layout(figure, height=380)
-    figure.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), margin=dict(t=30))
+    lines = [
+        dict(type="scatter", x=steps, y=values[:, column], mode="lines", name=plot_text(name),
+             legendgroup=str(column), showlegend=axis == "", line=dict(width=1.2, color=colors[column]),
+             xaxis=f"x{axis}", yaxis=f"y{axis}")
+        for column, name in enumerate(series_names) for axis, values in (("", inputs), ("2", outputs))
+    ]
+    layout = dict(
+        **side_by_side("input", plot_text(output_title), x_title="time step in window", y_title="value (z-scored)"),
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), margin=dict(t=30),
+    )
     caption = (
         "The chosen window going into the layer (left) and coming out (right), one coloured line per series on "
         "the same scale: where the right panel departs from the left is what the layer added."
     )
-    return Chart(figure, caption)
+    return Chart(figure(lines, layout, height=380), caption)
 
 
 def _palette(n: int) -> list[str]:
@@ -108,19 +129,19 @@ def fixed_gate(input_a: np.ndarray, input_b: np.ndarray, output: np.ndarray, fix
         series_name: the series shown.
     """
     steps = np.arange(input_a.shape[0])
-    figure = go.Figure([
-        go.Scatter(x=steps, y=input_a, mode="lines", name="a", line=dict(color="#0891b2", width=1)),
-        go.Scatter(x=steps, y=input_b, mode="lines", name="b", line=dict(color="#d97706", width=1)),
-        go.Scatter(x=steps, y=output, mode="lines", name="output (learned gate)", line=dict(color="black", width=2)),
-        go.Scatter(x=steps, y=fixed, mode="lines", name=f"output with gate fixed at {gate:g}",
-                   line=dict(color="#dc2626", width=2, dash="dash")),
-    ])
-    figure.update_xaxes(title_text="time step in window")
-    figure.update_yaxes(title_text=plot_text(series_name))
-    base_layout(figure, height=340)
+    lines = [
+        dict(type="scatter", x=steps, y=input_a, mode="lines", name="a", line=dict(color="#0891b2", width=1)),
+        dict(type="scatter", x=steps, y=input_b, mode="lines", name="b", line=dict(color="#d97706", width=1)),
+        dict(type="scatter", x=steps, y=output, mode="lines", name="output (learned gate)",
+             line=dict(color="black", width=2)),
+        dict(type="scatter", x=steps, y=fixed, mode="lines", name=f"output with gate fixed at {gate:g}",
+             line=dict(color="#dc2626", width=2, dash="dash")),
+    ]
+    layout = dict(xaxis=dict(title=dict(text="time step in window")),
+                  yaxis=dict(title=dict(text=plot_text(series_name))))
     caption = (
         "The two representations of the chosen series (a and b), what the layer makes of them with its learned "
         "gate (black), and the output if every gate value were fixed (red dashes): gate 1 keeps only a, 0 only b, "
         "0.5 their average, so the gap between black and red shows how far the learned gate leans to either side."
     )
-    return Chart(figure, caption)
+    return Chart(figure(lines, layout, height=340), caption)

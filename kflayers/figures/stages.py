@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
-from kflayers.figures.common import ACCENT, DIVERGING, MUTED, SEQUENTIAL, Chart, base_layout, plot_text
+from kflayers.figures.common import ACCENT, DIVERGING, MUTED, SEQUENTIAL, Chart, figure, plot_text
 
 HISTOGRAM_BINS = 40
 
@@ -24,9 +23,7 @@ def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequ
     """
     if not len(names) == len(shapes) == len(params) == len(descriptions):
         raise ValueError("names, shapes, params and descriptions must have one entry per stage.")
-    figure = go.Figure()
     half_width = 0.44
-    # Collected and set once: adding shapes one by one re-checks every earlier one each time.
     boxes, labels = [], []
     for i, (name, shape, count) in enumerate(zip(names, shapes, params)):
         boxes.append(dict(type="rect", x0=i - half_width, x1=i + half_width, y0=-0.5, y1=0.5,
@@ -38,23 +35,23 @@ def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequ
             labels.append(dict(x=i - half_width, y=0, ax=i - 1 + half_width, ay=0, xref="x", yref="y",
                                axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1,
                                arrowwidth=1.2, arrowcolor=MUTED))
-    figure.update_layout(shapes=boxes, annotations=labels)
     # Invisible markers carry the hover text (shapes cannot).
-    figure.add_trace(go.Scatter(
-        x=list(range(len(names))), y=[0] * len(names), mode="markers",
+    hover_targets = dict(
+        type="scatter", x=list(range(len(names))), y=[0] * len(names), mode="markers",
         marker=dict(size=40, opacity=0), hoverinfo="text",
         hovertext=[f"{plot_text(n)}: {plot_text(d)}" for n, d in zip(names, descriptions)],
-    ))
-    figure.update_xaxes(visible=False, range=[-0.5, len(names) - 0.5], fixedrange=True)
-    figure.update_yaxes(visible=False, range=[-0.6, 0.6], fixedrange=True)
-    figure.update_layout(showlegend=False)
-    base_layout(figure, height=150)
+    )
+    layout = dict(
+        shapes=boxes, annotations=labels, showlegend=False,
+        xaxis=dict(visible=False, range=[-0.5, len(names) - 0.5], fixedrange=True),
+        yaxis=dict(visible=False, range=[-0.6, 0.6], fixedrange=True),
+    )
     caption = (
         "The layer's own stages in the order data flows through them, each box showing the tensor shape at that "
         "stage and how many weights produce it (blue boxes learn, grey ones only reshape or combine); hover a box "
         "for what the stage does."
     )
-    return Chart(figure, caption)
+    return Chart(figure([hover_targets], layout, height=150), caption)
 
 
 def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: str,
@@ -78,24 +75,26 @@ def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: 
     labels = [plot_text(label) for label in row_labels] if row_labels is not None else list(range(grid.shape[0]))
     if value_range is None:
         limit = float(np.max(np.abs(grid))) if grid.size else 0.0
-        scale = dict(colorscale=DIVERGING, zmid=0, zmin=-limit if limit else None, zmax=limit if limit else None)
+        scale = dict(colorscale=DIVERGING, zmid=0, **(dict(zmin=-limit, zmax=limit) if limit else {}))
         reading = "red cells are above zero, blue below, white near zero, on a colour scale symmetric around zero"
     else:
         scale = dict(colorscale=SEQUENTIAL, zmin=value_range[0], zmax=value_range[1])
         reading = f"the colour runs from dark at {value_range[0]:g} to yellow at {value_range[1]:g}"
-    figure = go.Figure(go.Heatmap(
-        z=grid, x=list(range(grid.shape[1])), y=labels, **scale,
+    heatmap = dict(
+        type="heatmap", z=grid, x=list(range(grid.shape[1])), y=labels, **scale,
         colorbar=dict(title=dict(text="value"), thickness=12),
         hovertemplate=f"{plot_text(column_title)} %{{x}}<br>{plot_text(row_title)} %{{y}}<br>value %{{z:.4f}}<extra></extra>",
-    ))
-    figure.update_xaxes(title_text=plot_text(column_title))
-    figure.update_yaxes(title_text=plot_text(row_title), autorange="reversed",
-                        type="category" if row_labels is not None else "linear")
-    base_layout(figure, height=min(520, 160 + 14 * grid.shape[0]), title=f"stage {plot_text(stage)}")
+    )
+    layout = dict(
+        xaxis=dict(title=dict(text=plot_text(column_title))),
+        yaxis=dict(title=dict(text=plot_text(row_title)), autorange="reversed",
+                   type="category" if row_labels is not None else "linear"),
+    )
     caption = f"The chosen window at this stage: one row per {row_title}, one column per {column_title}; {reading}."
     if note:
         caption += " " + note
-    return Chart(figure, caption)
+    height = min(520, 160 + 14 * grid.shape[0])
+    return Chart(figure([heatmap], layout, height=height, title=f"stage {plot_text(stage)}"), caption)
 
 
 def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: str) -> Chart:
@@ -111,21 +110,19 @@ def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: 
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
     centers = (edges[:-1] + edges[1:]) / 2
-    figure = go.Figure()
+    bars = []
     for label, values, color in (("whole batch", batch_values, MUTED), ("chosen window", window_values, ACCENT)):
         counts, _ = np.histogram(values, bins=edges)
-        figure.add_trace(go.Bar(x=centers, y=counts / max(1, values.size), width=edges[1] - edges[0],
-                                name=label, marker_color=color, opacity=0.6))
-    figure.update_layout(barmode="overlay", bargap=0)
-    figure.update_xaxes(title_text=f"value at {plot_text(stage)}")
-    figure.update_yaxes(title_text="share of values")
-    base_layout(figure, height=300)
+        bars.append(dict(type="bar", x=centers, y=counts / max(1, values.size), width=edges[1] - edges[0],
+                         name=label, marker=dict(color=color), opacity=0.6))
+    layout = dict(barmode="overlay", bargap=0, xaxis=dict(title=dict(text=f"value at {plot_text(stage)}")),
+                  yaxis=dict(title=dict(text="share of values")))
     caption = (
         "How this stage's values are distributed: bar height is the share of values falling in each bin, for the "
         "whole batch (grey) and the chosen window (blue); a spike at zero after the activation or dropout shows "
         "units switched off."
     )
-    return Chart(figure, caption)
+    return Chart(figure(bars, layout, height=300), caption)
 
 
 def _shape_text(shape: tuple) -> str:
