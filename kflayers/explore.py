@@ -108,9 +108,13 @@ def dropout_summary(layer: StagedLayer, inputs, samples: int, seed: int, **call_
                           np.asarray(output_mean), np.asarray(output_std))
 
 
-def mode_difference(layer: StagedLayer, inputs, seed: int, **call_kwargs) -> dict[str, float]:
-    """Mean |training - inference| per stage, in data-flow order (dropout masks drawn from `seed`)."""
-    return dict(probes.mode_difference(layer, inputs, seed=seed, **call_kwargs))
+def mode_difference(training_stages: dict[str, np.ndarray], inference_stages: dict[str, np.ndarray]
+                    ) -> dict[str, float]:
+    """Mean |training - inference| per stage, in data-flow order, from two `trace_arrays` of one layer.
+
+    With the training trace's seed this is `probes.mode_difference` of the layer, without running it again.
+    """
+    return dict(probes.stage_differences(training_stages, inference_stages))
 
 
 def feature_impact(layer: StagedLayer, inputs) -> np.ndarray:

@@ -388,6 +388,19 @@ def mode_difference(layer, inputs, seed: int | None = None, **call_kwargs):
         inference = layer.trace(inputs, training=False, **call_kwargs)
     with stage_mode(batch_norm=BATCH_STATS, dropout=True, seed=keras.random.SeedGenerator(seed)):
         training = layer.trace(inputs, training=True, **call_kwargs)
+    return stage_differences(training, inference)
+
+
+def stage_differences(training, inference):
+    """Mean absolute difference of every stage two traces of one layer share, in data-flow order.
+
+    `mode_difference` is this applied to a training-mode and an inference-mode
+    trace; a caller that already holds both traces gets the same numbers without
+    running the layer again.
+
+    Returns:
+        An ordered dict {stage name: float}.
+    """
     return OrderedDict(
         (name, float(np.mean(np.abs(
             _to_numpy(training[name]).astype(np.float64) - _to_numpy(inference[name]).astype(np.float64)

@@ -189,12 +189,14 @@ def test_dropout_summary_spread_comes_from_dropout_only():
     np.testing.assert_allclose(still.output_mean, inference, atol=1e-5)
 
 
-def test_mode_difference_is_zero_at_the_input_and_seeded():
+def test_mode_difference_of_two_traces_is_the_probe_of_the_layer():
     layer = explore.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=0)
-    difference = explore.mode_difference(layer, _inputs(), seed=3)
+    training = explore.trace_arrays(layer, _inputs(), training=True, seed=3)
+    inference = explore.trace_arrays(layer, _inputs(), training=False, seed=3)
+    difference = explore.mode_difference(training, inference)
     assert list(difference) == list(layer.stage_descriptions())
     assert difference["input"] == 0 and difference["batch_norm"] > 0
-    assert difference == explore.mode_difference(layer, _inputs(), seed=3)
+    assert difference == dict(probes.mode_difference(layer, _inputs(), seed=3))
 
 
 def test_feature_impact_of_temporal_mixing_stays_on_the_diagonal():

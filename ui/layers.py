@@ -74,11 +74,6 @@ def _dropout(choice: LayerChoice, samples: int, _inputs, _call_kwargs: dict) -> 
     return explore.dropout_summary(layer(choice), _inputs, samples, choice.seed, **_call_kwargs)
 
 
-@st.cache_data(max_entries=32, show_spinner="Comparing training and inference mode…")
-def _mode_difference(choice: LayerChoice, _inputs, _call_kwargs: dict) -> dict[str, float]:
-    return explore.mode_difference(layer(choice), _inputs, choice.seed, **_call_kwargs)
-
-
 @st.cache_data(max_entries=32, show_spinner="Flattening each series in turn…")
 def _impact(choice: LayerChoice, _inputs: np.ndarray) -> np.ndarray:
     return explore.feature_impact(layer(choice), _inputs)
@@ -183,7 +178,10 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
 
 
 def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None = None) -> None:
-    difference = _mode_difference(choice, inputs, call_kwargs or {})
+    """Mean |training - inference| per stage, from the two cached traces (the page has drawn one of them)."""
+    call_kwargs = call_kwargs or {}
+    difference = explore.mode_difference(trace(choice, True, inputs, call_kwargs),
+                                         trace(choice, False, inputs, call_kwargs))
     show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
                key="mode_difference")
 
