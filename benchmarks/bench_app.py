@@ -16,8 +16,9 @@ Goals (issue 7), each a ratio app / trivial app:
 Two more rows are measured the same way but have no goal: ff_dim moved with
 the mixing page's heaviest tab open (Dropout and training vs inference), and
 a bare page that only redraws the three charts of the mixing page's first tab
-from random numbers. The second is the floor under the ff_dim row: what
-Streamlit and the browser need to draw those charts without any layer work.
+(or only its heatmap) from random numbers. That is the floor under the ff_dim
+row: what Streamlit and the browser need to draw those charts without any
+layer work.
 
 All servers are started by this script with the same command line, from the
 repository root (so with the same .streamlit/config.toml), headless on free
@@ -58,9 +59,9 @@ TRIVIAL_APP = '''import streamlit as st
 value = st.slider("value", 0, 1000, 500)
 st.write(f"The slider is at {value}.")
 '''
-# The trivial app plus the three charts of the mixing page's default tab, drawn from random numbers of the same
-# shapes with kflayers' own figure builders: no layer work at all. Not a goal; it shows how much of a move's time
-# is Streamlit and the browser drawing the charts (the floor any layer page with these charts sits on).
+# The trivial app plus the charts of the mixing page's first tab (the first `?charts=N` of them), drawn from random
+# numbers of the same shapes with kflayers' own figure builders: no layer work at all. Not a goal; it shows how
+# much of a move's time is Streamlit and the browser drawing charts, the floor under any page that shows them.
 CHARTS_ONLY_APP = '''import sys
 
 import numpy as np
@@ -76,11 +77,13 @@ names = ["input", "flatten", "batch_norm", "reshape", "dense_1", "activation", "
 shapes = [(16, 32, 7), (16, 224), (16, 224), (16, 32, 7), (16, 32, value), (16, 32, value), (16, 32, value),
           (16, 32, 7), (16, 32, 7), (16, 32, 7)]
 params = [0, 0, 896, 0, 8 * value, 0, 0, 8 * value, 0, 0]
-for key, chart in {
-    "pipeline": figures.pipeline_diagram(names, shapes, params, names),
-    "heatmap": figures.stage_heatmap(values[0], "residual", "series", "time step", list("abcdefg")),
-    "histogram": figures.stage_histogram(values[0], values, "residual"),
-}.items():
+charts = {
+    "heatmap": lambda: figures.stage_heatmap(values[0], "residual", "series", "time step", list("abcdefg")),
+    "pipeline": lambda: figures.pipeline_diagram(names, shapes, params, names),
+    "histogram": lambda: figures.stage_histogram(values[0], values, "residual"),
+}
+for key in list(charts)[:int(st.query_params.get("charts", 3))]:
+    chart = charts[key]()
     st.plotly_chart(chart.figure, key=key)
     st.caption(chart.caption)
 st.write(f"The slider is at {value}.")
@@ -187,14 +190,16 @@ def measure_interactions(browser, trivial_script: Path, charts_script: Path,
         dropout_tab = open_page(browser, f"{app_url}/Feature_and_Temporal_Mixing?mix_view="
                                 "Dropout+and+training+vs+inference", "mean with dropout")
         charts = open_page(browser, charts_url, "The slider is at")
+        one_chart = open_page(browser, f"{charts_url}?charts=1", "The slider is at")
         flavours = ["GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
         controls = {
             "ff_dim (Feature & Temporal Mixing)": (mixing, slider_step(mixing, "ff_dim"), INTERACTION_GOAL),
             "dropout (Feature & Temporal Mixing)": (mixing, slider_step(mixing, "dropout"), INTERACTION_GOAL),
             "flavour (Feature Mixers)": (mixers, next_option(mixers, "flavour", flavours), INTERACTION_GOAL),
             "ff_dim with the Dropout tab open (not a goal)": (dropout_tab, slider_step(dropout_tab, "ff_dim"), None),
-            "a bare page drawing the Stages tab's three charts (not a goal)": (
+            "a bare page redrawing the Stages tab's three charts (not a goal)": (
                 charts, slider_step(charts, "value"), None),
+            "a bare page redrawing one heatmap (not a goal)": (one_chart, slider_step(one_chart, "value"), None),
         }
         trivial_step = slider_step(trivial, "value")
         timed_rerun(trivial, trivial_step)  # warm-up moves: first events, first layer builds off the clock

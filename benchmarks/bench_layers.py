@@ -154,10 +154,10 @@ def csv_path_child(n_rows: int) -> None:
     config = {"n_series": len(series), "input_size": WINDOW, "ff_dim": 64, "dropout": 0.1, "activation": "relu"}
     layer = explore.build_layer("FeatureMixing", config, (None, WINDOW, len(series)), 0)
     stages = explore.trace_arrays(layer, batch.values, False, 0)
-    explore.trace_arrays(layer, batch.values, True, 0)
-    rows = explore.pipeline(layer, batch.shape)
+    training_stages = explore.trace_arrays(layer, batch.values, True, 0)
+    rows = explore.pipeline(layer, stages)
     summary = explore.dropout_summary(layer, batch.values, 64, 0)
-    difference = explore.mode_difference(layer, batch.values, 0)
+    difference = explore.mode_difference(training_stages, stages)
     impact = explore.feature_impact(layer, batch.values)
     output = stages[list(stages)[-1]]
     charts += [
