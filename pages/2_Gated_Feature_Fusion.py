@@ -12,6 +12,9 @@ from ui import layers  # noqa: E402
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear")
 BOUNDED = ("sigmoid", "hard_sigmoid")
+GATE_NOTE = ("A gate of 1 passes a through, 0 passes b and 0.5 averages them (tanh and linear gates can leave "
+             "[0, 1] and overshoot either side); a pile-up at one end means the layer mostly keeps one side, a "
+             "narrow peak that it blends the same way everywhere.")
 
 with st.sidebar:
     st.header("Layer")
@@ -58,7 +61,8 @@ if gate_tab.open:
                                          gate_view.row_labels,
                                          value_range=(0.0, 1.0) if activation in BOUNDED else None),
                    key="gate_heatmap")
-        show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate"), key="gate_histogram")
+        show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate", note=GATE_NOTE),
+                   key="gate_histogram")
         left, right = st.columns(2)
         with left:
             column = layers.series_select("Series", current, "gff_series")

@@ -139,3 +139,10 @@ def test_planted_verdict_for_undriven_targets_and_missing_drivers():
     missing = learn.planted_verdict(DEPENDENCIES, "driven_1", {"driven_1": 0.6, "noise": 0.4})
     assert "driver_1 is not among the series the model saw" in missing
     assert learn.planted_verdict([], "driven_1", _importance(1, 0, 0)) is None
+
+
+def test_planted_verdict_shows_enough_decimals_to_tell_a_narrow_lead():
+    verdict = learn.planted_verdict(DEPENDENCIES, "driven_1", {"driver_1": 0.17123, "driven_1": 0.5, "noise": 0.17091})
+    assert "importance 0.1712, while the strongest other series has 0.1709" in verdict
+    clear = learn.planted_verdict(DEPENDENCIES, "driven_1", {"driver_1": 0.4, "driven_1": 0.3, "noise": 0.1})
+    assert "importance 0.40, while the strongest other series has 0.10" in clear

@@ -233,9 +233,19 @@ def planted_verdict(dependencies: Sequence[Mapping] | None, target: str, importa
         return f"{planted} {driver} is not among the series the model saw; add it to the batch's series to test it."
     rank = ranked.index(driver) + 1
     unrelated = [weight for name, weight in others.items() if name != driver]
-    strongest = f"the strongest other series has {max(unrelated):.2f}" if unrelated else "there is no other series"
+    driver_text, strongest_text = _told_apart(others[driver], max(unrelated) if unrelated else others[driver])
+    strongest = f"the strongest other series has {strongest_text}" if unrelated else "there is no other series"
     if rank == 1:
         return (f"{planted} Found: the mixer ranks {driver} first among the other series, importance "
-                f"{others[driver]:.2f}, while {strongest}.")
+                f"{driver_text}, while {strongest}.")
     return (f"{planted} Not found: the mixer ranks {driver} only number {rank} of {len(others)} other series "
-            f"(importance {others[driver]:.2f}, while {strongest}); more epochs or another seed may help.")
+            f"(importance {driver_text}, while {strongest}); more epochs or another seed may help.")
+
+
+def _told_apart(first: float, second: float, max_decimals: int = 6) -> tuple[str, str]:
+    """Both numbers with two decimals, or with as many more as it takes for a narrow lead to show."""
+    for decimals in range(2, max_decimals + 1):
+        texts = f"{first:.{decimals}f}", f"{second:.{decimals}f}"
+        if texts[0] != texts[1]:
+            return texts
+    return texts

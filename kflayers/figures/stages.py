@@ -97,11 +97,18 @@ def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: 
     return Chart(figure([heatmap], layout, height=height, title=f"stage {plot_text(stage)}"), caption)
 
 
-def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: str) -> Chart:
+SWITCHED_OFF_NOTE = "A spike at zero after an activation or a dropout shows units switched off."
+
+
+def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: str,
+                    note: str = SWITCHED_OFF_NOTE) -> Chart:
     """The distribution of a stage's values: the chosen window against the whole batch.
 
     Both are drawn as shares of their values per bin over the same bins, so
     the two shapes compare directly whatever their sizes.
+
+    Args:
+        note: the caption's last sentence, on what to look for in this stage's shape.
     """
     window_values = np.asarray(window_values, dtype=np.float64).ravel()
     batch_values = np.asarray(batch_values, dtype=np.float64).ravel()
@@ -117,11 +124,10 @@ def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: 
                          name=label, marker=dict(color=color), opacity=0.6))
     layout = dict(barmode="overlay", bargap=0, xaxis=dict(title=dict(text=f"value at {plot_text(stage)}")),
                   yaxis=dict(title=dict(text="share of values")))
-    caption = (
-        "How this stage's values are distributed: bar height is the share of values falling in each bin, for the "
-        "whole batch (grey) and the chosen window (blue); a spike at zero after the activation or dropout shows "
-        "units switched off."
-    )
+    caption = ("How this stage's values are distributed: bar height is the share of values falling in each bin, "
+               "for the whole batch (grey) and the chosen window (blue).")
+    if note:
+        caption += " " + note
     return Chart(figure(bars, layout, height=300), caption)
 
 
