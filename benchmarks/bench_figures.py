@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_times  # noqa: E402  (benchmarks/, the script's own folder)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -81,18 +81,6 @@ def page_sized_calls() -> dict[str, Callable[[], figures.Chart]]:
                                                                        names[0], epoch=10),
         "forecast_impact": lambda: learn.forecast_impact(names, impact[:, :4], names[1], names[0]),
     }
-
-
-def median_times(first, second, repeats: int) -> tuple[float, float]:
-    """Median time of each function over alternating repeats, after one warm-up call of each."""
-    first(), second()
-    times = ([], [])
-    for _ in range(repeats):
-        for slot, function in enumerate((first, second)):
-            start = time.perf_counter()
-            function()
-            times[slot].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> int:

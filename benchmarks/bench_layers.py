@@ -34,7 +34,6 @@ import argparse
 import io
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +42,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from timing import median_times  # noqa: E402  (benchmarks/, the script's own folder)
 
 SHAPE = (32, 96, 7)
 SPEED_GOAL = 1.0
@@ -83,19 +84,6 @@ def layer_pairs():
     ]
 
 
-def median_times(first, second, calls: int) -> tuple[float, float]:
-    """Median seconds per call of each function over `calls` alternating calls, after a warm-up."""
-    for _ in range(5):
-        first(), second()
-    times = ([], [])
-    for _ in range(calls):
-        for slot, function in enumerate((first, second)):
-            start = time.perf_counter()
-            function()
-            times[slot].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
-
-
 def speed_rows(calls: int) -> list[tuple[str, float, float, float]]:
     import keras
     import numpy as np
@@ -107,10 +95,10 @@ def speed_rows(calls: int) -> list[tuple[str, float, float, float]]:
         for layer in (ours, theirs):
             layer(x, training=False)  # builds the layer and any lazily built sub-layers
         ours_eager, theirs_eager = median_times(lambda: ours(x, training=False), lambda: theirs(x, training=False),
-                                                calls)
+                                                calls, warmups=5)
         models = [keras.Sequential([keras.Input(SHAPE[1:]), layer]) for layer in (ours, theirs)]
         ours_compiled, theirs_compiled = median_times(lambda: models[0].predict_on_batch(x),
-                                                      lambda: models[1].predict_on_batch(x), calls)
+                                                      lambda: models[1].predict_on_batch(x), calls, warmups=5)
         rows.append((f"{name}, eager", ours_eager, theirs_eager, ours_eager / theirs_eager))
         rows.append((f"{name}, compiled", ours_compiled, theirs_compiled, ours_compiled / theirs_compiled))
     return rows

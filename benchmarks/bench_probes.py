@@ -14,13 +14,13 @@ non-zero if a goal is missed. Run from the repository root:
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_times  # noqa: E402  (benchmarks/, the script's own folder)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -31,18 +31,6 @@ from kflayers.probes import dropout_variance  # noqa: E402
 SAMPLES = 64
 SPEEDUP_GOAL = 10.0
 TRACE_GOAL = 1.5
-
-
-def median_times(first, second, repeats: int) -> tuple[float, float]:
-    """Median time of each function over alternating repeats, after one warm-up call of each."""
-    first(), second()
-    times = ([], [])
-    for _ in range(repeats):
-        for slot, function in enumerate((first, second)):
-            start = time.perf_counter()
-            function()
-            times[slot].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def report(name: str, ratio: float, goal: float, at_least: bool, detail: str) -> bool:
