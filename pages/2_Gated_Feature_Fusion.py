@@ -12,9 +12,9 @@ from ui import layers  # noqa: E402
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear")
 BOUNDED = ("sigmoid", "hard_sigmoid")
-GATE_NOTE = ("A gate of 1 passes a through, 0 passes b and 0.5 averages them (tanh and linear gates can leave "
-             "[0, 1] and overshoot either side); a pile-up at one end means the layer mostly keeps one side, a "
-             "narrow peak that it blends the same way everywhere.")
+GATE_NOTE = ("a gate of 1 passes a through, 0 passes b and 0.5 averages them, so a pile-up at one end means the "
+             "layer mostly keeps one side and a narrow peak that it blends the same way everywhere (tanh and "
+             "linear gates can leave [0, 1] and overshoot)")
 
 with st.sidebar:
     st.header("Layer")

@@ -279,6 +279,6 @@ def test_every_caption_is_one_sentence():
 def test_stage_histogram_caption_ends_with_the_stage_specific_note():
     values = np.linspace(0, 1, 24).reshape(2, 3, 4)
     default = figures.stage_histogram(values[0], values, "dense_1").caption
-    assert default.endswith(figures.stages.SWITCHED_OFF_NOTE)
-    gate = figures.stage_histogram(values[0], values, "gate", note="Near 1 keeps a.").caption
-    assert gate.endswith("(blue). Near 1 keeps a.") and "spike at zero" not in gate
+    assert default.endswith(f"(blue); {figures.stages.SWITCHED_OFF_NOTE}.")
+    gate = figures.stage_histogram(values[0], values, "gate", note="near 1 keeps a").caption
+    assert gate.endswith("(blue); near 1 keeps a.") and "spike at zero" not in gate

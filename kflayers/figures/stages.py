@@ -97,7 +97,7 @@ def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: 
     return Chart(figure([heatmap], layout, height=height, title=f"stage {plot_text(stage)}"), caption)
 
 
-SWITCHED_OFF_NOTE = "A spike at zero after an activation or a dropout shows units switched off."
+SWITCHED_OFF_NOTE = "a spike at zero after an activation or a dropout shows units switched off"
 
 
 def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: str,
@@ -108,7 +108,7 @@ def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: 
     the two shapes compare directly whatever their sizes.
 
     Args:
-        note: the caption's last sentence, on what to look for in this stage's shape.
+        note: the caption's last clause, on what to look for in this stage's shape (no full stop).
     """
     window_values = np.asarray(window_values, dtype=np.float64).ravel()
     batch_values = np.asarray(batch_values, dtype=np.float64).ravel()
@@ -125,9 +125,7 @@ def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: 
     layout = dict(barmode="overlay", bargap=0, xaxis=dict(title=dict(text=f"value at {plot_text(stage)}")),
                   yaxis=dict(title=dict(text="share of values")))
     caption = ("How this stage's values are distributed: bar height is the share of values falling in each bin, "
-               "for the whole batch (grey) and the chosen window (blue).")
-    if note:
-        caption += " " + note
+               "for the whole batch (grey) and the chosen window (blue)" + (f"; {note}." if note else "."))
     return Chart(figure(bars, layout, height=300), caption)
 
 
