@@ -214,10 +214,11 @@ def test_a_browser_killed_mid_run_leaves_the_server_serving_the_next_session(ser
             time.sleep(0.2)
         remote = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
         page = remote.contexts[0].new_page()
-        page.goto(f"{url}/{MIXING}", timeout=TIMEOUT_MS)
-        page.get_by_text("Cross-series impact").first.wait_for(timeout=TIMEOUT_MS)
+        # The heaviest tab (Monte Carlo dropout) and a layer never built yet make a run long enough to kill.
+        page.goto(f"{url}/{MIXING}?mix_view=Dropout+and+training+vs+inference", timeout=TIMEOUT_MS)
+        page.get_by_text("mean with dropout").first.wait_for(timeout=TIMEOUT_MS)
         page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
-        _press(page, "ff_dim", "End")  # a layer never built yet: a long run
+        _press(page, "ff_dim", "End")
         page.wait_for_selector(RUNNING, timeout=TIMEOUT_MS)
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=15)
@@ -230,9 +231,9 @@ def test_a_browser_killed_mid_run_leaves_the_server_serving_the_next_session(ser
     try:
         _move(fresh, "ff_dim", "ArrowRight")
         # The killed session's run may still be finishing on the server and slow this one down: wait for the
-        # new layer to be drawn rather than for the first quiet moment.
+        # new layer's pipeline diagram (the open Stages tab) rather than for the first quiet moment.
         fresh.wait_for_function(
-            "() => [...document.querySelectorAll(\"[data-testid='stCode']\")].some(c => c.textContent.includes('ff_dim=65'))",
+            "() => document.querySelector(\"[data-testid='stMain']\").textContent.includes('(16, 32, 65)')",
             timeout=TIMEOUT_MS)
         _assert_no_exception(fresh)
     finally:
@@ -247,7 +248,7 @@ def _csv(columns: list[str], rows: int = 400) -> bytes:
 
 def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, browser):
     url, _ = server
-    busy = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    busy = _open(browser, f"{url}/{MIXING}?mix_view=Dropout+and+training+vs+inference", "mean with dropout")
     home = _open(browser, url, "What the layers receive")
     try:
         home.get_by_text("Your CSV").click()
