@@ -21,7 +21,7 @@ import streamlit as st
 
 from kflayers.data import DataError
 from kflayers.figures import learn as figures
-from ui import page, show
+from ui import show
 
 if TYPE_CHECKING:
     from kflayers.learn import ForecastResult
