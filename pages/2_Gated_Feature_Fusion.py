@@ -80,9 +80,9 @@ if io_tab.open:
         layers.input_output_section(stages, current, window, training, first="input_a")
 if modes_tab.open:
     with modes_tab:
-        st.caption("GatedFeatureFusion has no dropout and no batch normalisation, so training and inference mode "
-                   "compute the same thing: every bar below is zero.")
-        layers.mode_difference_chart(choice, inputs)
+        layers.mode_difference_chart(
+            choice, inputs, note="GatedFeatureFusion has no dropout and no batch normalisation, so training and "
+                                 "inference mode compute the same thing: every bar below is zero.")
 if export_tab.open:
     with export_tab:
         layers.export_section(choice, stages, training)

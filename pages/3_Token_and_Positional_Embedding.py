@@ -84,9 +84,9 @@ if table_tab.open:
                                          value_range=(-1.0, 1.0)), key="position_table")
 if modes_tab.open:
     with modes_tab:
-        st.caption("Neither layer has dropout or batch normalisation, so training and inference mode compute the "
-                   "same thing: every bar below is zero.")
-        layers.mode_difference_chart(token, inputs)
+        layers.mode_difference_chart(
+            token, inputs, note="Neither layer has dropout or batch normalisation, so training and inference mode "
+                                "compute the same thing: every bar below is zero.")
 if export_tab.open:
     with export_tab:
         layers.export_section(token, stages, training, title="TokenEmbedding")

@@ -177,9 +177,15 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
         mode_difference_chart(choice, inputs, call_kwargs)
 
 
-def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None = None) -> None:
-    """Mean |training - inference| per stage, from the two cached traces (the page has drawn one of them)."""
+def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None = None, note: str = "") -> None:
+    """Mean |training - inference| per stage, from the two cached traces (the page has drawn one of them).
+
+    Args:
+        note: a sentence on what to expect from this layer, shown above the chart.
+    """
     call_kwargs = call_kwargs or {}
+    if note:
+        st.caption(note)
     difference = explore.mode_difference(trace(choice, True, inputs, call_kwargs),
                                          trace(choice, False, inputs, call_kwargs))
     show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
