@@ -6,8 +6,8 @@ without waiting for TensorFlow.
 
 import streamlit as st
 
-from kflayers.figures import series_preview
-from ui import data, page, show
+from explorer.figures import series_preview
+from explorer.ui import data, page, show
 
 page.setup(__file__)
 st.title("kflayers explorer")

@@ -67,12 +67,12 @@ def ensure_chromium() -> None:
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else ""
     if command == "app":
-        ensure_venv("")
+        ensure_venv("app")
         args = [str(BIN / "streamlit"), "run", str(ROOT / "app.py"), *argv[2:]]
         os.chdir(ROOT)
         os.execv(args[0], args)
     if command == "test":
-        ensure_venv("test")
+        ensure_venv("app,test")
         ensure_chromium()
         result = subprocess.run([str(PYTHON), "-m", "pytest", *argv[2:]], cwd=ROOT)
         return result.returncode

@@ -68,7 +68,7 @@ import numpy as np
 import streamlit as st
 
 sys.path.insert(0, __ROOT__)
-from kflayers import figures
+from explorer import figures
 
 value = st.slider("value", 0, 1000, 500)
 values = np.random.default_rng(value).normal(size=(16, 32, 7))

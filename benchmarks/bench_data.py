@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kflayers.data.loader import load_csv  # noqa: E402
+from explorer.data.loader import load_csv  # noqa: E402
 
 GOAL = 3.0
 

@@ -1,6 +1,6 @@
 """What each figure builder costs, against what plotly's validation of the same figure would cost, in one run.
 
-For every public builder in `kflayers.figures` and `kflayers.figures.learn`, on inputs the size of a layer page's
+For every public builder in `explorer.figures` and `explorer.figures.learn`, on inputs the size of a layer page's
 (7 series, 96-step windows, 5,000 rows in the preview), two things are timed:
   - build: the builder call as the app makes it (plain dicts handed to plotly unvalidated);
   - validate: `go.Figure(spec)` on the builder's own figure as a dict (`figure.to_dict()`), the price of letting
@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
-from kflayers import figures  # noqa: E402
-from kflayers.figures import learn  # noqa: E402
+from explorer import figures  # noqa: E402
+from explorer.figures import learn  # noqa: E402
 
 N_SERIES = 7
 WINDOW = 96

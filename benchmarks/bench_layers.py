@@ -17,7 +17,7 @@ Goals (issue 7):
       computes and draws, in a fresh process whose peak resident memory stays
       below 2 GB; no window is copied (the windows share memory with one
       normalised copy of the data) and no figure trace has more than
-      `kflayers.figures.common.MAX_POINTS_PER_TRACE` points.
+      `explorer.figures.common.MAX_POINTS_PER_TRACE` points.
 
 kerasfactory is a benchmark-only dependency (`bench` extra). It pins
 pandas<3, so install it without letting pip downgrade pandas:
@@ -120,10 +120,10 @@ def csv_path_child(n_rows: int) -> None:
     """Run in a fresh process: the upload and the first layer page on a big CSV; prints measurements."""
     import numpy as np
 
-    from kflayers import explore, figures
-    from kflayers.batch import make_batch
-    from kflayers.data import load_csv, windows
-    from kflayers.figures.common import MAX_POINTS_PER_TRACE
+    from explorer import compute, figures
+    from explorer.batch import make_batch
+    from explorer.data import load_csv, windows
+    from explorer.figures.common import MAX_POINTS_PER_TRACE
 
     content = big_csv(n_rows)
     start = time.perf_counter()
@@ -140,13 +140,13 @@ def csv_path_child(n_rows: int) -> None:
     batch = make_batch(frame, series, WINDOW, BATCH_WINDOWS)
     charts = [figures.series_preview(frame, series, batch.starts, WINDOW)]
     config = {"n_series": len(series), "input_size": WINDOW, "ff_dim": 64, "dropout": 0.1, "activation": "relu"}
-    layer = explore.build_layer("FeatureMixing", config, (None, WINDOW, len(series)), 0)
-    stages = explore.trace_arrays(layer, batch.values, False, 0)
-    training_stages = explore.trace_arrays(layer, batch.values, True, 0)
-    rows = explore.pipeline(layer, stages)
-    summary = explore.dropout_summary(layer, batch.values, 64, 0)
-    difference = explore.mode_difference(training_stages, stages)
-    impact = explore.feature_impact(layer, batch.values)
+    layer = compute.build_layer("FeatureMixing", config, (None, WINDOW, len(series)), 0)
+    stages = compute.trace_arrays(layer, batch.values, False, 0)
+    training_stages = compute.trace_arrays(layer, batch.values, True, 0)
+    rows = compute.pipeline(layer, stages)
+    summary = compute.dropout_summary(layer, batch.values, 64, 0)
+    difference = compute.mode_difference(training_stages, stages)
+    impact = compute.feature_impact(layer, batch.values)
     output = stages[list(stages)[-1]]
     charts += [
         figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions),

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from ui import controls, page
+from explorer.ui import controls, page
 
 page.setup(__file__)
 current = page.data_sidebar()
 
-from kflayers import explore  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
-from ui import layers  # noqa: E402
+from explorer import compute  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from explorer.ui import layers  # noqa: E402
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "swish", "linear")
 n_series, input_size = current.batch.shape[2], current.batch.shape[1]
@@ -54,7 +54,7 @@ if stages_tab.open:
         layers.pipeline_section(choice, stages)
         layers.activations_section(
             choice, stages, window,
-            lambda stage, array, index: explore.mixing_stage_view(class_name, stage, array, index,
+            lambda stage, array, index: compute.mixing_stage_view(class_name, stage, array, index,
                                                                   current.batch.series),
             "mix")
 if io_tab.open:

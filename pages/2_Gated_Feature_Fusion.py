@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from ui import controls, page, show
+from explorer.ui import controls, page, show
 
 page.setup(__file__)
 current = page.data_sidebar()
 
-from kflayers import explore, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
-from ui import layers  # noqa: E402
+from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from explorer.ui import layers  # noqa: E402
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear")
 BOUNDED = ("sigmoid", "hard_sigmoid")
@@ -23,8 +23,8 @@ with st.sidebar:
         help="Activation of the gate. sigmoid and hard_sigmoid keep each gate value in [0, 1], so the output "
              "lies between a and b; tanh and linear let it leave that range.")
     pair = controls.select(
-        "Representations", "gff_pair", list(explore.FUSION_PAIRS), "smoothed",
-        format_func=lambda key: explore.FUSION_PAIRS[key],
+        "Representations", "gff_pair", list(compute.FUSION_PAIRS), "smoothed",
+        format_func=lambda key: compute.FUSION_PAIRS[key],
         help="The two inputs the gate chooses between, both of the batch's shape.")
     smoothing = 1
     if pair == "smoothed":
@@ -36,7 +36,7 @@ with st.sidebar:
 st.title("Gated Feature Fusion")
 st.write("GatedFeatureFusion looks at two representations of the same features side by side, computes a gate "
          "per feature with one Dense layer and returns gate × a + (1 − gate) × b: a learned, context-dependent "
-         "blend. Here the features are the batch's series, and a and b are " + explore.FUSION_PAIRS[pair] + ".")
+         "blend. Here the features are the batch's series, and a and b are " + compute.FUSION_PAIRS[pair] + ".")
 
 inputs = layers.fusion_inputs(current, pair, smoothing)
 shape = current.batch.shape
@@ -52,11 +52,11 @@ if stages_tab.open:
         layers.pipeline_section(choice, stages)
         layers.activations_section(
             choice, stages, window,
-            lambda stage, array, index: explore.fusion_stage_view(stage, array, index, current.batch.series),
+            lambda stage, array, index: compute.fusion_stage_view(stage, array, index, current.batch.series),
             "gff", value_ranges={"gate": (0.0, 1.0)} if activation in BOUNDED else None)
 if gate_tab.open:
     with gate_tab:
-        gate_view = explore.fusion_stage_view("gate", stages["gate"], window, current.batch.series)
+        gate_view = compute.fusion_stage_view("gate", stages["gate"], window, current.batch.series)
         show.chart(figures.stage_heatmap(gate_view.values, "gate", gate_view.row_title, "time step",
                                          gate_view.row_labels,
                                          value_range=(0.0, 1.0) if activation in BOUNDED else None),
@@ -73,7 +73,7 @@ if gate_tab.open:
                 help="Compare the layer's output with what a constant gate would give.")
         a, b = stages["input_a"][window, :, column], stages["input_b"][window, :, column]
         show.chart(figures.fixed_gate(a, b, stages["output"][window, :, column],
-                                      explore.fixed_gate_output(a, b, gate), gate, current.batch.series[column]),
+                                      compute.fixed_gate_output(a, b, gate), gate, current.batch.series[column]),
                    key="fixed_gate")
 if io_tab.open:
     with io_tab:

@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from ui import controls, page, show
+from explorer.ui import controls, page, show
 
 page.setup(__file__)
 current = page.data_sidebar()
 
-from kflayers import explore, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
 from kflayers.layers.token_embedding import PADDINGS  # noqa: E402
-from ui import layers  # noqa: E402
+from explorer.ui import layers  # noqa: E402
 
 n_windows, input_size, n_series = current.batch.shape
 inputs = current.batch.values
@@ -42,7 +42,7 @@ position = layers.LayerChoice.of("PositionalEmbedding", {"max_len": max_len, "d_
 stages = layers.trace(token, training, inputs)
 table = layers.trace(position, training, inputs)
 
-left_pad, _ = explore.padding_sides(stages["input"][0], stages["padded"][0])
+left_pad, _ = compute.padding_sides(stages["input"][0], stages["padded"][0])
 window = layers.window_select(current, "emb_window")
 
 stages_tab, embedding_tab, padding_tab, kernels_tab, table_tab, modes_tab, export_tab = controls.tabs(
@@ -53,7 +53,7 @@ if stages_tab.open:
         layers.pipeline_section(token, stages, title="Pipeline of TokenEmbedding")
         layers.activations_section(
             token, stages, window,
-            lambda stage, array, index: explore.embedding_stage_view(stage, array, index, current.batch.series,
+            lambda stage, array, index: compute.embedding_stage_view(stage, array, index, current.batch.series,
                                                                      left_pad),
             "emb")
 if embedding_tab.open:
@@ -75,7 +75,7 @@ if kernels_tab.open:
     with kernels_tab:
         channel = controls.slider("Embedding channel", "emb_channel", 0, d_model - 1, 0, 1,
                                   help="Which output channel's filter to show.")
-        show.chart(figures.kernel_heatmap(explore.token_kernel(layers.layer(token), channel),
+        show.chart(figures.kernel_heatmap(compute.token_kernel(layers.layer(token), channel),
                                           current.batch.series, left_pad, channel), key="kernel")
 if table_tab.open:
     with table_tab:

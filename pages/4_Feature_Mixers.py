@@ -2,22 +2,24 @@
 
 import streamlit as st
 
-from ui import controls, page, show
+from explorer.ui import controls, page, show
 
 page.setup(__file__)
 current = page.data_sidebar()
 
-from kflayers import explore, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
-from ui import layers  # noqa: E402
+from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
+from explorer.ui import layers  # noqa: E402
+from kflayers.mixers import MIXERS  # noqa: E402
 
 n_windows, input_size, n_series = current.batch.shape
 series = current.batch.series
-FLAVOURS = {
-    "GlobalWeightsMixer": "one learned weight per feature, the same for every input",
-    "InstanceWeightsMixer": "weights computed from each input by a Dense layer",
-    "SelfAttentionMixer": "features attend to each other; importance is the attention they receive",
-    "CrossAttentionMixer": "one learned query attends over the features",
+HOW_WEIGHTS_ARE_MADE = {
+    "global": "one learned weight per feature, the same for every input",
+    "instance": "weights computed from each input by a Dense layer",
+    "self": "features attend to each other; importance is the attention they receive",
+    "cross": "one learned query attends over the features",
 }
+FLAVOURS = {MIXERS[short].__name__: text for short, text in HOW_WEIGHTS_ARE_MADE.items()}
 heads = [d for d in range(1, min(input_size, 16) + 1) if input_size % d == 0]
 
 with st.sidebar:
@@ -49,15 +51,15 @@ st.write("A mixer takes several feature vectors per instance, weighs them (weigh
          "adds them up and, with skip, adds their plain mean. Here each series is a feature and its window is the "
          "feature vector, so the importance says which series the mixer listens to.")
 
-inputs = explore.mixer_inputs(current.batch.values)
-mask = explore.mixer_mask(n_windows, series, masked)
+inputs = compute.mixer_inputs(current.batch.values)
+mask = compute.mixer_mask(n_windows, series, masked)
 call_kwargs = {} if mask is None else {"mask": mask}
 settings = dict(mod_dim=input_size, n_features=n_series, n_heads=n_heads, bias=bias, dropout=dropout, skip=skip,
                 keep_dim=keep_dim)
 
 
 def choice_of(name: str) -> layers.LayerChoice:
-    return layers.LayerChoice.of(name, explore.mixer_config(name, **settings), current,
+    return layers.LayerChoice.of(name, compute.mixer_config(name, **settings), current,
                                  input_shape=inputs.shape, variant=tuple(masked))
 
 

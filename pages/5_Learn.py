@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from kflayers.data import DataError
-from kflayers.figures import learn as figures
-from ui import controls, learn, page, show
+from explorer.data import DataError
+from explorer.figures import learn as figures
+from explorer.ui import controls, learn, page, show
 
 page.setup(__file__)
 current = page.data_sidebar()
 
-from ui import tensorflow  # noqa: E402, F401  (TensorFlow loads after the sidebar is drawn)
-from kflayers.learn import MIXERS  # noqa: E402
+from explorer.ui import tensorflow  # noqa: E402, F401  (TensorFlow loads after the sidebar is drawn)
+from kflayers.mixers import MIXERS  # noqa: E402
 
 MIXER_HELP = {
     "global": "global: one learned weight per series, the same for every window",

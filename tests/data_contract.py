@@ -1,4 +1,4 @@
-"""The promise every frame from kflayers.data keeps, checked in one place for all data tests."""
+"""The promise every frame from explorer.data keeps, checked in one place for all data tests."""
 
 import numpy as np
 import pandas as pd

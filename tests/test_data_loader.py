@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from data_contract import assert_clean_refusal, assert_contract
 
-from kflayers.data import MAX_BYTES, MAX_COLUMNS, MAX_ROWS, DataError, load_csv
-from kflayers.data import loader
+from explorer.data import MAX_BYTES, MAX_COLUMNS, MAX_ROWS, DataError, load_csv
+from explorer.data import loader
 
 PLAIN = "date,a,b\n2024-01-01,1.5,10\n2024-01-02,2.5,20\n2024-01-03,3.5,30\n"
 

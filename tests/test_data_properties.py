@@ -6,7 +6,7 @@ from data_contract import assert_clean_refusal, assert_contract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kflayers.data import DataError, load_csv
+from explorer.data import DataError, load_csv
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,4 +1,4 @@
-"""Bundled samples: real, wide enough, documented, loaded like any CSV; kflayers.data imports no framework."""
+"""Bundled samples: real, wide enough, documented, loaded like any CSV; explorer.data imports no framework."""
 
 import subprocess
 import sys
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from data_contract import assert_contract
 
-from kflayers.data import SAMPLES, DataError, load_sample
-from kflayers.data.samples import SAMPLE_DIR
+from explorer.data import SAMPLES, DataError, load_sample
+from explorer.data.samples import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_data_package_imports_neither_a_deep_learning_framework_nor_streamlit():
         "package = types.ModuleType('kflayers')\n"
         f"package.__path__ = [{str(ROOT / 'kflayers')!r}]\n"
         "sys.modules['kflayers'] = package\n"
-        "import kflayers.data as data\n"
+        "import explorer.data as data\n"
         "data.windows(data.load_sample('us_macro'), 8)\n"
         "data.synthetic(n_steps=50)\n"
         "data.load_csv(b'a,b\\n1,2\\n')\n"
@@ -76,6 +76,6 @@ def test_docstring_examples_run(module_name):
     import doctest
     import importlib
 
-    module = importlib.import_module(f"kflayers.data.{module_name}")
+    module = importlib.import_module(f"explorer.data.{module_name}")
     failures, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert attempted > 0 and failures == 0

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from data_contract import assert_contract
 
-from kflayers.data import load_csv, synthetic
+from explorer.data import load_csv, synthetic
 
 
 def lagged_correlation(x, y, lag):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kflayers.data import DataError, Windows, windows
+from explorer.data import DataError, Windows, windows
 
 
 def frame(n_rows=20, n_series=3, seed=0):

@@ -1,6 +1,6 @@
 """Every figure builder's spec is one plotly accepts as it stands.
 
-The builders hand plotly plain dicts without validation (`kflayers.figures.common.figure`), so a misspelt
+The builders hand plotly plain dicts without validation (`explorer.figures.common.figure`), so a misspelt
 property or a value of the wrong kind would reach the browser unnoticed. Here plotly validates what each builder
 made: it must raise nothing and change nothing in the JSON the browser receives.
 """
@@ -16,8 +16,8 @@ import plotly.io as pio
 import pytest
 from plotly import basedatatypes
 
-from kflayers import figures
-from kflayers.figures import learn
+from explorer import figures
+from explorer.figures import learn
 
 RNG = np.random.default_rng(0)
 FRAME = pd.DataFrame(RNG.normal(size=(40, 3)), columns=["a", "b", "<i>c</i>"],
@@ -65,7 +65,7 @@ def _case_id(case):
 
 
 def _public_builders():
-    """Every public function of kflayers.figures and kflayers.figures.learn that returns a Chart."""
+    """Every public function of explorer.figures and explorer.figures.learn that returns a Chart."""
     candidates = [(name, getattr(figures, name)) for name in figures.__all__]
     candidates += [(name, value) for name, value in vars(learn).items() if not name.startswith("_")]
     return {name for name, value in candidates

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kflayers import figures
-from kflayers.figures.common import MAX_POINTS_PER_TRACE, thinning_step
+from explorer import figures
+from explorer.figures.common import MAX_POINTS_PER_TRACE, thinning_step
 
 
 def _frame(n_rows=50, names=("a", "b", "c")):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kflayers.figures import learn
+from explorer.figures import learn
 
 SERIES = ["driver_1", "driven_1", "noise"]
 DEPENDENCIES = [{"driver": "driver_1", "driven": "driven_1", "lag": 3, "weight": 0.9}]

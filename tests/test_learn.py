@@ -1,4 +1,4 @@
-"""kflayers.learn: the forecaster finds planted structure, and honestly so."""
+"""explorer.training: the forecaster finds planted structure, and honestly so."""
 
 import keras
 import numpy as np
@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 import kflayers  # noqa: F401  (registers the layers for loading)
-from kflayers.data import DataError, synthetic
-from kflayers.learn import VALIDATION_SHARE, Forecaster, chronological_split, fit_forecaster
+from explorer.data import DataError, synthetic
+from explorer.training import VALIDATION_SHARE, chronological_split, fit_forecaster
+from kflayers import Forecaster
 
 TARGET = "driven_1"
 

@@ -14,7 +14,7 @@ import pytest
 from app_testing import US_MACRO_FIRST_SEVEN, page_figures, plotly_array, run
 from streamlit.testing.v1 import AppTest
 
-from kflayers.data import DataError, load_sample
+from explorer.data import DataError, load_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARN = "pages/5_Learn.py"
@@ -68,7 +68,7 @@ def test_an_error_during_training_is_shown_and_nothing_is_kept(monkeypatch, prob
     def refuse(*args, **kwargs):
         raise problem
 
-    monkeypatch.setattr("kflayers.learn.fit_forecaster", refuse)
+    monkeypatch.setattr("explorer.training.fit_forecaster", refuse)
     at = _learn_page(window="8")
     _train_button(at).click()
     run(at)
@@ -105,7 +105,7 @@ def test_a_short_training_shows_its_results(trained):
 
 
 def test_the_downloaded_model_loads_with_kflayers_imported_and_forecasts_the_same(trained, tmp_path):
-    from ui import learn
+    from explorer.ui import learn
 
     stored = trained.session_state[RESULT]
     path = tmp_path / "model.keras"

@@ -32,7 +32,8 @@ class CrossAttentionMixer(AttentionMixer):
 
     Call arguments:
         inputs: `(..., n_features, mod_dim)`.
-        mask: optional `(..., n_features)`: boolean (True ignores the feature)
+        mask: optional `(..., n_features)`: boolean (True keeps the feature, False ignores it;
+            a mask keras propagates is used as is)
             or float (added to the attention logits, -inf ignores the feature).
         training: whether dropout is active.
 

@@ -6,32 +6,7 @@ import keras
 from keras import ops
 
 from kflayers.layers.base import StagedLayer, check_activation, check_positive_int, check_rate
-
-# Keras' BatchNormalization keeps running = momentum * running + (1 - momentum) * batch,
-# so TSMixer's 0.99/0.01 update is momentum=0.99 here (torch would call it 0.01).
-BATCH_NORM_MOMENTUM = 0.99
-BATCH_NORM_EPSILON = 1e-3
-
-
-def build_plane_batch_norm(layer: StagedLayer, batch, input_size: int, n_series: int):
-    """The BatchNormalization over a flattened (time x series) plane, built for `layer`."""
-    batch_norm = keras.layers.BatchNormalization(
-        axis=-1, momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON,
-        dtype=layer.dtype_policy, name="batch_norm",
-    )
-    batch_norm.build((batch, input_size * n_series))
-    return batch_norm
-
-
-def check_window_shape(layer_name: str, input_shape, input_size: int, n_series: int) -> None:
-    """Raise a ValueError unless `input_shape` is (batch, input_size, n_series)."""
-    shape = tuple(input_shape)
-    if len(shape) != 3 or shape[1] not in (None, input_size) or shape[2] not in (None, n_series):
-        raise ValueError(
-            f"{layer_name} expects inputs of shape (batch, input_size={input_size}, "
-            f"n_series={n_series}); got {shape}."
-        )
-
+from kflayers.layers.tsmixer_helpers import build_plane_batch_norm, check_window_shape
 
 @keras.saving.register_keras_serializable(package="kflayers")
 class FeatureMixing(StagedLayer):

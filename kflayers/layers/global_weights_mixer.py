@@ -14,7 +14,7 @@ class GlobalWeightsMixer(Mixer):
 
     The same weights serve every instance, so they read as a global feature
     importance. The coefficients start at ones (equal weights); a float mask
-    is added to them before the softmax, a boolean mask drops features.
+    is added to them before the softmax, a boolean mask (False) drops features.
 
     Args:
         mod_dim: size of each feature vector, the last input dimension.
@@ -26,7 +26,8 @@ class GlobalWeightsMixer(Mixer):
 
     Call arguments:
         inputs: `(..., n_features, mod_dim)`.
-        mask: optional `(..., n_features)`: boolean (True ignores the feature)
+        mask: optional `(..., n_features)`: boolean (True keeps the feature, False ignores it;
+            a mask keras propagates is used as is)
             or float (added to the logits, -inf ignores the feature).
         training: whether dropout is active.
 

@@ -30,7 +30,8 @@ class InstanceWeightsMixer(Mixer):
 
     Call arguments:
         inputs: `(..., n_features, mod_dim)`.
-        mask: optional `(..., n_features)`: boolean (True ignores the feature)
+        mask: optional `(..., n_features)`: boolean (True keeps the feature, False ignores it;
+            a mask keras propagates is used as is)
             or float (added to the logits, -inf ignores the feature).
         training: whether dropout is active.
 

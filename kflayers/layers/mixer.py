@@ -8,13 +8,13 @@ lives in `Mixer`: any number of leading dimensions, the mask, dropout, the skip
 mean, `keep_dim`, `importance()`, `new()` and `reset_parameters()`.
 `AttentionMixer` adds what the two attention flavours share.
 
-The mask, of shape (..., n_features), marks features to ignore (boolean True)
-or is added to the mixing logits (float, where -inf also means ignore). An
-ignored feature is zeroed before anything looks at it, so no projection,
-attention query, value or skip mean can see it, and its weight is exactly 0.
-Keras' implicit masks, which layers such as `Embedding(mask_zero=True)` attach
-to their outputs, mean the opposite (True = keep), and keras hands them to
-`call()` when no mask is passed: pass the inverted mask explicitly instead.
+The mask, of shape (..., n_features), follows keras: boolean True marks a
+real feature to keep and False one to ignore, so a mask that keras
+propagates (from `Embedding(mask_zero=True)` or `Masking`) is honoured as it
+is. A float mask is added to the mixing logits instead (-inf ignores the
+feature). An ignored feature is zeroed before anything looks at it, so no
+projection, attention query, value or skip mean can see it, and its weight
+is exactly 0.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def mixer_stages(importance: str, mixed: str) -> tuple[tuple[str, str], ...]:
     """The stages every mixer records, with the two descriptions that differ between mixers."""
     return (
         ("input", "The stacked feature vectors as given: (..., n_features, mod_dim)."),
-        ("masked_input", "The feature vectors with every ignored feature (mask True or -inf) set to zero; only when a mask is given."),
+        ("masked_input", "The feature vectors with every ignored feature (mask False or -inf) set to zero; only when a mask is given."),
         ("importance", importance),
         ("mixed", mixed),
         ("dropout", "Dropout on the mixed vector (training only)."),
@@ -132,7 +132,7 @@ class Mixer(StagedLayer):
     def _mix(self, features, ignore, logit_bias, training):
         raise NotImplementedError(f"{type(self).__name__} must implement _mix().")
 
-    def compute_mask(self, inputs, previous_mask=None):
+    def compute_mask(self, inputs, mask=None):
         # The mask is consumed by the mixing: the output has no feature axis left to mask.
         return None
 
@@ -192,7 +192,7 @@ class Mixer(StagedLayer):
         dtype = keras.backend.standardize_dtype(mask.dtype)
         if dtype != "bool" and "float" not in dtype:
             raise ValueError(
-                f"`mask` must be boolean (True = ignore the feature) or float (added to the "
+                f"`mask` must be boolean (True = keep the feature, False = ignore it) or float (added to the "
                 f"mixing logits); got dtype {dtype}."
             )
         mask_shape, feature_shape = tuple(mask.shape), tuple(inputs.shape[:-1])
@@ -207,7 +207,7 @@ class Mixer(StagedLayer):
             )
         mask = ops.reshape(ops.broadcast_to(mask, ops.shape(inputs)[:-1]), ops.shape(features)[:2])
         if dtype == "bool":
-            return mask, ops.zeros(ops.shape(mask), dtype=features.dtype)
+            return ops.logical_not(mask), ops.zeros(ops.shape(mask), dtype=features.dtype)
         mask = ops.cast(mask, features.dtype)
         ignore = ops.isneginf(mask)
         return ignore, ops.where(ignore, ops.zeros_like(mask), mask)

@@ -32,9 +32,10 @@ class SelfAttentionMixer(AttentionMixer):
 
     Call arguments:
         inputs: `(..., n_features, mod_dim)`.
-        mask: optional `(..., n_features)`: boolean (True ignores the feature,
-            as a key and as a query) or float (added to the attention logits
-            of that key, -inf ignores the feature).
+        mask: optional `(..., n_features)`: boolean (True keeps the feature,
+            False ignores it as a key and as a query; a mask keras
+            propagates is used as is) or float (added to the attention
+            logits of that key, -inf ignores the feature).
         training: whether dropout is active.
 
     Input shape:

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from kflayers.layers.base import StagedLayer, check_activation, check_positive_int, check_rate
-from kflayers.layers.feature_mixing import build_plane_batch_norm, check_window_shape
+from kflayers.layers.tsmixer_helpers import build_plane_batch_norm, check_window_shape
 
 
 @keras.saving.register_keras_serializable(package="kflayers")

@@ -1,0 +1,306 @@
+"""What the app computes about a layer, without Streamlit: build, trace, views, exports.
+
+The app's pages turn widget values into a layer config and call these
+functions (through Streamlit's caches). Everything here is deterministic in
+its arguments: the same config and seed always give the same weights, and
+traces in training mode use a seeded dropout that leaves the layer untouched,
+so a layer built once can be shared by every session without being changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+from typing import Any
+
+import keras
+import numpy as np
+
+import kflayers
+from kflayers import probes
+from kflayers.mixers import mixer_arguments
+from kflayers.layers.base import BATCH_STATS, StagedLayer, stage_mode
+
+# Building seeds keras' global random state; one build at a time keeps that
+# seed from being moved by another session's build halfway through.
+_BUILD_LOCK = threading.Lock()
+
+
+def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int) -> StagedLayer:
+    """A built kflayers layer whose initial weights depend only on (class_name, config, input_shape, seed).
+
+    Args:
+        class_name: a public layer name of kflayers, e.g. "FeatureMixing".
+        config: constructor arguments.
+        input_shape: what `build()` receives (a shape, or a list of shapes for multi-input layers).
+        seed: seeds every initializer and dropout generator the layer creates.
+    """
+    layer_class = getattr(kflayers, class_name)
+    with _BUILD_LOCK:
+        keras.utils.set_random_seed(seed)
+        layer = layer_class(**config)
+        layer.build(input_shape)
+    return layer
+
+
+def trace_arrays(layer: StagedLayer, inputs, training: bool, seed: int, **call_kwargs) -> dict[str, np.ndarray]:
+    """Every stage of one pass as numpy arrays, in data-flow order.
+
+    In training mode batch normalisation uses the batch's own statistics and
+    dropout draws seeded masks, but no moving statistic is updated and no
+    generator of the layer advances: the layer is the same afterwards.
+    """
+    if training:
+        with stage_mode(batch_norm=BATCH_STATS, dropout=True, seed=keras.random.SeedGenerator(seed)):
+            stages = layer.trace(inputs, training=True, **call_kwargs)
+    else:
+        stages = layer.trace(inputs, training=False, **call_kwargs)
+    return {name: keras.ops.convert_to_numpy(tensor) for name, tensor in stages.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    """The stages of a layer for a given input shape, one entry per stage in data-flow order."""
+
+    names: list[str]
+    shapes: list[tuple]
+    params: list[int]
+    descriptions: list[str]
+
+
+def pipeline(layer: StagedLayer, stages: dict[str, np.ndarray]) -> Pipeline:
+    """Each stage's name, shape, weight count and description, read off a trace of `layer`.
+
+    Args:
+        stages: what `trace_arrays` returned for this layer; the pipeline shows the stages of that pass
+            (a symbolic trace, `probes.stage_shapes`, gives the same shapes but costs a build and a graph).
+    """
+    counts = probes.parameter_counts(layer)
+    descriptions = layer.stage_descriptions()
+    names = list(stages)
+    return Pipeline(names, [tuple(stages[n].shape) for n in names], [int(counts.get(n, 0)) for n in names],
+                    [descriptions[n] for n in names])
+
+
+@dataclasses.dataclass(frozen=True)
+class DropoutSummary:
+    """What the app draws from the Monte Carlo dropout probe.
+
+    Attributes:
+        stages: stage names in data-flow order.
+        stage_std: the standard deviation over samples, averaged over all values of each stage.
+        output_mean, output_std: mean and std over samples of the layer's output, shaped like the output.
+    """
+
+    stages: list[str]
+    stage_std: list[float]
+    output_mean: np.ndarray
+    output_std: np.ndarray
+
+
+def dropout_summary(layer: StagedLayer, inputs, samples: int, seed: int, **call_kwargs) -> DropoutSummary:
+    """Monte Carlo dropout through every stage, summarised for the per-stage bars and the output band."""
+    spread = probes.dropout_variance(layer, inputs, samples=samples, seed=seed, **call_kwargs)
+    names = list(spread)
+    output_mean, output_std = spread[names[-1]]
+    return DropoutSummary(names, [float(np.mean(std)) for _, std in spread.values()],
+                          np.asarray(output_mean), np.asarray(output_std))
+
+
+def mode_difference(training_stages: dict[str, np.ndarray], inference_stages: dict[str, np.ndarray]
+                    ) -> dict[str, float]:
+    """Mean |training - inference| per stage, in data-flow order, from two `trace_arrays` of one layer.
+
+    With the training trace's seed this is `probes.mode_difference` of the layer, without running it again.
+    """
+    return dict(probes.stage_differences(training_stages, inference_stages))
+
+
+def feature_impact(layer: StagedLayer, inputs) -> np.ndarray:
+    """(n_series, n_series): how much output series j moves when input series i is flattened to its mean."""
+    return np.asarray(probes.feature_impact(layer, inputs), dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageView:
+    """One window of one stage, arranged for a (time x rows) heatmap.
+
+    Attributes:
+        values: (time, rows) array.
+        row_title: what a row is ("series", "hidden unit").
+        row_labels: a name per row, or None to number them.
+        note: a sentence for the caption when the drawing differs from the tensor's own layout.
+    """
+
+    values: np.ndarray
+    row_title: str
+    row_labels: tuple[str, ...] | None
+    note: str = ""
+
+
+# Stages of the mixing layers whose last axis is not the series.
+_HIDDEN_UNIT_STAGES = {
+    "FeatureMixing": ("dense_1", "activation", "dropout_1"),
+    "TemporalMixing": (),
+}
+# Stages of TemporalMixing held as (batch, series, time).
+_SERIES_MAJOR_STAGES = ("transpose", "dense", "activation")
+
+
+def mixing_stage_view(class_name: str, stage: str, array: np.ndarray, window: int,
+                      series: tuple[str, ...]) -> StageView:
+    """How to draw window `window` of a FeatureMixing/TemporalMixing stage as time x rows."""
+    values = array[window]
+    if values.ndim == 1:
+        return StageView(values.reshape(-1, len(series)), "series", series,
+                         "This stage is one flat vector of time x series values per window; it is drawn "
+                         "reshaped to (time, series) so each cell sits where it came from.")
+    if class_name == "TemporalMixing" and stage in _SERIES_MAJOR_STAGES:
+        return StageView(values.T, "series", series,
+                         "This stage holds each window as (series, time); it is drawn with time across like "
+                         "the others.")
+    if stage in _HIDDEN_UNIT_STAGES[class_name]:
+        return StageView(values, "hidden unit", None)
+    return StageView(values, "series", series)
+
+
+FUSION_PAIRS = {
+    "smoothed": "the raw series (a) against a moving average of them (b)",
+    "token_embedding": "the raw series (a) against a TokenEmbedding projection of them (b)",
+}
+"""The pairs of representations the Gated Feature Fusion page can fuse, with what they are."""
+
+
+def fusion_pair(values: np.ndarray, pair: str, smoothing: int, seed: int) -> list[np.ndarray]:
+    """Two representations of the same (batch, time, series) windows, of equal shape, for GatedFeatureFusion.
+
+    Args:
+        values: the batch.
+        pair: a key of `FUSION_PAIRS`.
+        smoothing: time steps of the centred moving average ("smoothed"); the ends repeat the edge value.
+        seed: seeds the TokenEmbedding's weights ("token_embedding").
+    """
+    if pair == "smoothed":
+        before = (smoothing - 1) // 2
+        padded = np.pad(values, ((0, 0), (before, smoothing - 1 - before), (0, 0)), mode="edge")
+        sums = np.cumsum(np.pad(padded, ((0, 0), (1, 0), (0, 0))), axis=1, dtype=np.float64)
+        smoothed = (sums[:, smoothing:] - sums[:, :-smoothing]) / smoothing
+        return [values, smoothed.astype(np.float32)]
+    if pair == "token_embedding":
+        n_series = values.shape[-1]
+        embedding = build_layer("TokenEmbedding", {"c_in": n_series, "d_model": n_series},
+                                (None, values.shape[1], n_series), seed)
+        return [values, keras.ops.convert_to_numpy(embedding(values))]
+    raise ValueError(f"`pair` must be one of {list(FUSION_PAIRS)}; got {pair!r}.")
+
+
+def fusion_stage_view(stage: str, array: np.ndarray, window: int, series: tuple[str, ...]) -> StageView:
+    """How to draw window `window` of a GatedFeatureFusion stage (the concat stage has both inputs' rows)."""
+    values = array[window]
+    if stage == "concat":
+        labels = tuple(f"{name} (a)" for name in series) + tuple(f"{name} (b)" for name in series)
+        return StageView(values, "feature of a, then of b", labels)
+    return StageView(values, "series", series)
+
+
+def fixed_gate_output(input_a: np.ndarray, input_b: np.ndarray, gate: float) -> np.ndarray:
+    """What GatedFeatureFusion's output would be with every gate value fixed at `gate`: gate*a + (1-gate)*b."""
+    return gate * input_a + (1.0 - gate) * input_b
+
+
+def embedding_stage_view(stage: str, array: np.ndarray, window: int, series: tuple[str, ...],
+                         left: int) -> StageView:
+    """How to draw window `window` of a TokenEmbedding or PositionalEmbedding stage as time x rows."""
+    values = array[min(window, array.shape[0] - 1)]  # the position table has a batch axis of 1
+    if stage in ("input", "padded"):
+        note = (f"The time axis here includes the padding: its first {left} steps come before the window."
+                if stage == "padded" else "")
+        return StageView(values, "series", series, note)
+    return StageView(values, "embedding channel", None)
+
+
+def padding_sides(window: np.ndarray, padded: np.ndarray) -> tuple[int, int]:
+    """(before, after): how many steps a TokenEmbedding's padding added, read off its own trace.
+
+    `window` is (time, series) and `padded` the padded stage of the same window;
+    the window sits unchanged inside the padded steps, at the first offset
+    where all series match.
+    """
+    extra = padded.shape[0] - window.shape[0]
+    for before in range(extra + 1):
+        if np.array_equal(padded[before:before + window.shape[0]], window):
+            return before, extra - before
+    raise ValueError("the padded stage does not contain the window unchanged.")
+
+
+def token_kernel(layer: StagedLayer, channel: int) -> np.ndarray:
+    """(kernel_size, c_in): the TokenEmbedding weights that produce embedding channel `channel`."""
+    return keras.ops.convert_to_numpy(layer.kernel)[:, :, channel]
+
+
+def mixer_config(class_name: str, **settings) -> dict[str, Any]:
+    """The constructor arguments of mixer `class_name` picked from `settings` (the page sets all of them)."""
+    return {name: settings[name] for name in mixer_arguments(getattr(kflayers, class_name))}
+
+
+def mixer_inputs(values: np.ndarray) -> np.ndarray:
+    """A (batch, time, series) batch as mixer input: one feature per series, its window as the vector."""
+    return np.ascontiguousarray(values.transpose(0, 2, 1))
+
+
+def mixer_mask(n_windows: int, series: tuple[str, ...], masked: list[str]) -> np.ndarray | None:
+    """The keras-style boolean mask (True = keep) hiding the `masked` series in every window, or None."""
+    if not masked:
+        return None
+    keep = np.array([name not in masked for name in series])
+    return np.broadcast_to(keep, (n_windows, len(series))).copy()
+
+
+def attention_map(layer: StagedLayer, inputs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(batch, n_features, n_features) self-attention weights of a SelfAttentionMixer, averaged over heads.
+
+    Computed by the mixer's own `attention` sub-layer in inference mode, on
+    the features the mixer attends over (ignored ones zeroed and never
+    attended to); rows of ignored features are zero. Averaged over the kept
+    rows, this is the mixer's importance.
+    """
+    keep = np.ones(inputs.shape[:2], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    features = np.where(keep[..., None], inputs, 0).astype(inputs.dtype)
+    attend = np.broadcast_to(keep[:, None, :], keep.shape + keep.shape[1:])
+    _, scores = layer.attention(features, features, attention_mask=attend, return_attention_scores=True,
+                                training=False)
+    per_query = keras.ops.convert_to_numpy(keras.ops.mean(scores, axis=1))
+    return np.where(keep[:, :, None], per_query, 0.0)
+
+
+def config_json(layer: StagedLayer) -> str:
+    """The layer's full keras config as indented JSON (what `from_config` accepts)."""
+    return json.dumps(layer.get_config(), indent=2, sort_keys=True)
+
+
+def python_snippet(class_name: str, config: dict[str, Any], input_shape, seed: int) -> str:
+    """Python that rebuilds the layer with kflayers, with the same initial weights as `build_layer`."""
+    arguments = ", ".join(f"{name}={value!r}" for name, value in config.items())
+    return (
+        "import keras\n"
+        "import kflayers\n"
+        "\n"
+        f"keras.utils.set_random_seed({seed})  # the app's seed: same initial weights\n"
+        f"layer = kflayers.{class_name}({arguments})\n"
+        f"layer.build({_shape_literal(input_shape)})\n"
+    )
+
+
+def trace_npz(stages: dict[str, np.ndarray]) -> bytes:
+    """A trace as the bytes of a compressed .npz file, one array per stage name."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **stages)
+    return buffer.getvalue()
+
+
+def _shape_literal(shape) -> str:
+    if isinstance(shape, list):
+        return "[" + ", ".join(_shape_literal(s) for s in shape) + "]"
+    return repr(tuple(shape))

@@ -1,0 +1,137 @@
+"""Figures of a layer's stages: the pipeline diagram, one stage as a heatmap, its distribution."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from explorer.figures.common import ACCENT, DIVERGING, MUTED, SEQUENTIAL, Chart, figure, plot_text
+
+HISTOGRAM_BINS = 40
+
+
+def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequence[int],
+                     descriptions: Sequence[str]) -> Chart:
+    """The stages of a layer as a row of boxes in data-flow order.
+
+    Args:
+        names: stage names in data-flow order.
+        shapes: the tensor shape at each stage.
+        params: trainable and non-trainable weights that produce each stage (0 for reshapes and the like).
+        descriptions: one line per stage, shown when hovering a box.
+    """
+    if not len(names) == len(shapes) == len(params) == len(descriptions):
+        raise ValueError("names, shapes, params and descriptions must have one entry per stage.")
+    half_width = 0.44
+    boxes, labels = [], []
+    for i, (name, shape, count) in enumerate(zip(names, shapes, params)):
+        boxes.append(dict(type="rect", x0=i - half_width, x1=i + half_width, y0=-0.5, y1=0.5,
+                          line=dict(color=ACCENT if count else MUTED, width=1.5),
+                          fillcolor="rgba(37, 99, 235, 0.12)" if count else "rgba(148, 163, 184, 0.10)"))
+        labels.append(dict(x=i, y=0, showarrow=False, font=dict(size=11),
+                           text=f"<b>{plot_text(name)}</b><br>{_shape_text(shape)}<br>{_params_text(count)}"))
+        if i:
+            labels.append(dict(x=i - half_width, y=0, ax=i - 1 + half_width, ay=0, xref="x", yref="y",
+                               axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1,
+                               arrowwidth=1.2, arrowcolor=MUTED))
+    # Invisible markers carry the hover text (shapes cannot).
+    hover_targets = dict(
+        type="scatter", x=list(range(len(names))), y=[0] * len(names), mode="markers",
+        marker=dict(size=40, opacity=0), hoverinfo="text",
+        hovertext=[f"{plot_text(n)}: {plot_text(d)}" for n, d in zip(names, descriptions)],
+    )
+    layout = dict(
+        shapes=boxes, annotations=labels, showlegend=False,
+        xaxis=dict(visible=False, range=[-0.5, len(names) - 0.5], fixedrange=True),
+        yaxis=dict(visible=False, range=[-0.6, 0.6], fixedrange=True),
+    )
+    caption = (
+        "The layer's own stages in the order data flows through them, each box showing the tensor shape at that "
+        "stage and how many weights produce it (blue boxes learn, grey ones only reshape or combine); hover a box "
+        "for what the stage does."
+    )
+    return Chart(figure([hover_targets], layout, height=150), caption)
+
+
+def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: str,
+                  row_labels: Sequence[str] | None = None, note: str = "",
+                  value_range: tuple[float, float] | None = None) -> Chart:
+    """One window's values at one stage, rows against time steps.
+
+    Args:
+        values: (time, rows) array, e.g. (time, series) or (time, hidden units).
+        stage: the stage's name (for the title).
+        row_title: what the rows are ("series", "hidden unit", ...).
+        column_title: what the columns are (normally "time step").
+        row_labels: a label per row (series names); numbers when None.
+        note: an extra sentence for the caption (e.g. that a flat tensor is shown reshaped).
+        value_range: (low, high) for values with a known range, such as a gate in [0, 1]: drawn on a
+            sequential scale over exactly that range instead of the scale symmetric around zero.
+    """
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D (time, rows) array; got shape {values.shape}.")
+    grid = values.T
+    labels = [plot_text(label) for label in row_labels] if row_labels is not None else list(range(grid.shape[0]))
+    if value_range is None:
+        limit = float(np.max(np.abs(grid))) if grid.size else 0.0
+        scale = dict(colorscale=DIVERGING, zmid=0, **(dict(zmin=-limit, zmax=limit) if limit else {}))
+        reading = "red cells are above zero, blue below, white near zero, on a colour scale symmetric around zero"
+    else:
+        scale = dict(colorscale=SEQUENTIAL, zmin=value_range[0], zmax=value_range[1])
+        reading = f"the colour runs from dark at {value_range[0]:g} to yellow at {value_range[1]:g}"
+    heatmap = dict(
+        type="heatmap", z=grid, x=list(range(grid.shape[1])), y=labels, **scale,
+        colorbar=dict(title=dict(text="value"), thickness=12),
+        hovertemplate=f"{plot_text(column_title)} %{{x}}<br>{plot_text(row_title)} %{{y}}<br>value %{{z:.4f}}<extra></extra>",
+    )
+    layout = dict(
+        xaxis=dict(title=dict(text=plot_text(column_title))),
+        yaxis=dict(title=dict(text=plot_text(row_title)), autorange="reversed",
+                   type="category" if row_labels is not None else "linear"),
+    )
+    caption = f"The chosen window at this stage: one row per {row_title}, one column per {column_title}; {reading}."
+    if note:
+        caption += " " + note
+    height = min(520, 160 + 14 * grid.shape[0])
+    return Chart(figure([heatmap], layout, height=height, title=f"stage {plot_text(stage)}"), caption)
+
+
+SWITCHED_OFF_NOTE = "a spike at zero after an activation or a dropout shows units switched off"
+
+
+def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: str,
+                    note: str = SWITCHED_OFF_NOTE) -> Chart:
+    """The distribution of a stage's values: the chosen window against the whole batch.
+
+    Both are drawn as shares of their values per bin over the same bins, so
+    the two shapes compare directly whatever their sizes.
+
+    Args:
+        note: the caption's last clause, on what to look for in this stage's shape (no full stop).
+    """
+    window_values = np.asarray(window_values, dtype=np.float64).ravel()
+    batch_values = np.asarray(batch_values, dtype=np.float64).ravel()
+    low, high = float(batch_values.min()), float(batch_values.max())
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    bars = []
+    for label, values, color in (("whole batch", batch_values, MUTED), ("chosen window", window_values, ACCENT)):
+        counts, _ = np.histogram(values, bins=edges)
+        bars.append(dict(type="bar", x=centers, y=counts / max(1, values.size), width=edges[1] - edges[0],
+                         name=label, marker=dict(color=color), opacity=0.6))
+    layout = dict(barmode="overlay", bargap=0, xaxis=dict(title=dict(text=f"value at {plot_text(stage)}")),
+                  yaxis=dict(title=dict(text="share of values")))
+    caption = ("How this stage's values are distributed: bar height is the share of values falling in each bin, "
+               "for the whole batch (grey) and the chosen window (blue)" + (f"; {note}." if note else "."))
+    return Chart(figure(bars, layout, height=300), caption)
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _params_text(count: int) -> str:
+    return f"{count:,} weights" if count else "no weights"

@@ -1,0 +1,222 @@
+"""The sections of a layer page, and the caches that keep a slider move cheap.
+
+A page describes its layer as a `LayerChoice` (class, config, seed, batch,
+and anything else that shapes the inputs) and calls the sections it needs.
+Built layers are cached as resources, shared by all sessions and never
+changed (training-mode traces and probes leave a layer untouched); traces
+and probe results are cached as data, so each session gets its own copy.
+Inputs and call arguments are passed unhashed: the choice identifies them.
+Importing this module loads TensorFlow: only the layer pages do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
+from explorer import compute, figures
+from explorer.ui import controls, data, show
+
+MC_SAMPLES = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerChoice:
+    """Everything that determines a layer and what it is fed.
+
+    Attributes:
+        class_name: the kflayers layer, e.g. "FeatureMixing".
+        config: its constructor arguments, as (name, value) pairs (hashable, so they key the caches).
+        seed: seeds initial weights and dropout masks.
+        data_key: identifies the batch (see `explorer.ui.data.Current.key`).
+        input_shape: the shape fed to the layer, or a tuple of shapes for a multi-input layer.
+        variant: anything else that decides the inputs or call arguments (a pairing, a mask), hashable.
+    """
+
+    class_name: str
+    config: tuple
+    seed: int
+    data_key: str
+    input_shape: tuple
+    variant: tuple = ()
+
+    @classmethod
+    def of(cls, class_name: str, config: dict, current: data.Current, input_shape: tuple | None = None,
+           variant: tuple = ()) -> "LayerChoice":
+        shape = current.batch.shape if input_shape is None else input_shape
+        return cls(class_name, tuple(config.items()), current.seed, current.key, shape, variant)
+
+    @property
+    def build_shape(self):
+        """The input shape with the batch left open, as `build()` takes it."""
+        if isinstance(self.input_shape[0], tuple):
+            return [(None, *shape[1:]) for shape in self.input_shape]
+        return (None, *self.input_shape[1:])
+
+
+@st.cache_resource(max_entries=16, show_spinner="Building the layer…")
+def layer(choice: LayerChoice):
+    """The built layer (shared by every session: nothing may change it)."""
+    return compute.build_layer(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
+
+
+@st.cache_data(max_entries=64, show_spinner="Tracing the layer…")
+def trace(choice: LayerChoice, training: bool, _inputs, _call_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    return compute.trace_arrays(layer(choice), _inputs, training, choice.seed, **(_call_kwargs or {}))
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the layer with dropout many times…")
+def _dropout(choice: LayerChoice, samples: int, _inputs, _call_kwargs: dict) -> compute.DropoutSummary:
+    return compute.dropout_summary(layer(choice), _inputs, samples, choice.seed, **_call_kwargs)
+
+
+@st.cache_data(max_entries=32, show_spinner="Flattening each series in turn…")
+def _impact(choice: LayerChoice, _inputs: np.ndarray) -> np.ndarray:
+    return compute.feature_impact(layer(choice), _inputs)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _fusion_inputs(data_key: str, seed: int, pair: str, smoothing: int, _values: np.ndarray) -> list[np.ndarray]:
+    return compute.fusion_pair(_values, pair, smoothing, seed)
+
+
+def fusion_inputs(current: data.Current, pair: str, smoothing: int) -> list[np.ndarray]:
+    """The two representations the Gated Feature Fusion page fuses (see `compute.fusion_pair`)."""
+    return _fusion_inputs(current.key, current.seed, pair, smoothing, current.batch.values)
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the attention weights…")
+def attention_map(choice: LayerChoice, _inputs: np.ndarray, _mask: np.ndarray | None) -> np.ndarray:
+    """A SelfAttentionMixer's attention map per window (see `compute.attention_map`)."""
+    return compute.attention_map(layer(choice), _inputs, _mask)
+
+
+def mode_toggle(key: str) -> bool:
+    """The training/inference switch; True means training mode."""
+    return controls.toggle(
+        "Training mode", key, False,
+        help="Off: inference (batch normalisation uses its moving statistics, dropout is off). On: training "
+             "(batch statistics and seeded dropout masks; the layer's statistics are not updated).")
+
+
+def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], title: str = "Pipeline",
+                     key: str = "pipeline") -> None:
+    """The layer's stages as boxes with their shapes and weights, read off the trace `stages` of the layer."""
+    st.subheader(title)
+    rows = compute.pipeline(layer(choice), stages)
+    show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key=key)
+
+
+def window_select(current: data.Current, key: str) -> int:
+    """Which window of the batch the charts show (labelled by where it starts in the data)."""
+    labels = current.batch.labels
+    return controls.select("Window", key, list(range(len(labels))), 0,
+                           format_func=lambda i: f"window {i} (starts {labels[i]})",
+                           help="One window of the batch; all windows go through the layer together.")
+
+
+def series_select(label: str, current: data.Current, key: str) -> int:
+    """Which series to follow in a per-series chart; returns its position in the batch."""
+    series = list(current.batch.series)
+    name = controls.select(label, key, series, series[0], help="Which series this chart follows.")
+    return series.index(name)
+
+
+def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], window: int,
+                        view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
+                        value_ranges: dict[str, tuple[float, float]] | None = None) -> None:
+    """Heatmap and distribution of a chosen stage for the chosen window.
+
+    Args:
+        view: arranges (stage, array, window) as a time x rows heatmap.
+        value_ranges: stages with a known range of values (a gate in [0, 1]) get a fixed scale.
+    """
+    st.subheader("Activations")
+    descriptions = type(layer(choice)).stage_descriptions()
+    names = list(stages)
+    stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
+                            format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
+                            help="Which stage of the forward pass to look at, in data-flow order.")
+    shown = view(stage, stages[stage], window)
+    value_range = (value_ranges or {}).get(stage)
+    show.chart(figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels,
+                                     shown.note, value_range=value_range), key="heatmap")
+    show.chart(figures.stage_histogram(stages[stage][window], stages[stage], stage), key="histogram")
+
+
+def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool,
+                         first: str = "input") -> None:
+    """The chosen window entering (stage `first`) and leaving the layer, one line per series."""
+    output = list(stages.values())[-1]
+    mode = "training" if training else "inference"
+    show.chart(figures.input_output(stages[first][window], output[window], current.batch.series,
+                                    output_title=f"output ({mode} mode)"), key="input_output")
+
+
+def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.ndarray], np.ndarray],
+                   band_label: str, call_kwargs: dict | None = None) -> None:
+    """Dropout spread (Monte Carlo) and the training-vs-inference difference, per stage.
+
+    Args:
+        pick: the values drawn as the band, from an output-shaped array (e.g. one series of the chosen window).
+        band_label: what `pick` selects, for the axis title.
+    """
+    call_kwargs = call_kwargs or {}
+    summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
+    output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
+    show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
+                                    band_label, MC_SAMPLES), key="dropout_band")
+    left, right = st.columns(2)
+    with left:
+        show.chart(figures.dropout_std_by_stage(summary.stages, summary.stage_std), key="dropout_std")
+    with right:
+        mode_difference_chart(choice, inputs, call_kwargs)
+
+
+def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None = None, note: str = "") -> None:
+    """Mean |training - inference| per stage, from the two cached traces (the page has drawn one of them).
+
+    Args:
+        note: a sentence on what to expect from this layer, shown above the chart.
+    """
+    call_kwargs = call_kwargs or {}
+    if note:
+        st.caption(note)
+    difference = compute.mode_difference(trace(choice, True, inputs, call_kwargs),
+                                         trace(choice, False, inputs, call_kwargs))
+    show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
+               key="mode_difference")
+
+
+def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, note: str = "") -> None:
+    if note:
+        st.caption(note)
+    show.chart(figures.impact_matrix(_impact(choice, inputs), current.batch.series), key="impact")
+
+
+def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool, title: str = "") -> None:
+    """The config as JSON, a Python snippet rebuilding the layer, and the shown trace as .npz.
+
+    Args:
+        title: a heading, for a page that exports more than one layer.
+    """
+    if title:
+        st.subheader(title)
+    snippet = compute.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
+    mode = "training" if training else "inference"
+    columns = st.columns(3)
+    columns[0].download_button("Config (JSON)", compute.config_json(layer(choice)),
+                               file_name=f"{choice.class_name}.json", mime="application/json",
+                               on_click="ignore", icon=":material/download:")
+    columns[1].download_button("Python snippet", snippet, file_name=f"{choice.class_name}.py",
+                               mime="text/x-python", on_click="ignore", icon=":material/download:")
+    columns[2].download_button(f"Trace, {mode} mode (.npz)", lambda: compute.trace_npz(stages),
+                               file_name=f"{choice.class_name}_trace_{mode}.npz",
+                               mime="application/octet-stream", on_click="ignore", icon=":material/download:")
+    st.caption("The snippet builds the same layer with the same initial weights as shown here; the .npz holds "
+               "one array per stage, named as in the pipeline.")
+    st.code(snippet, language="python")
