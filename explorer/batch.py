@@ -59,3 +59,8 @@ def _labels(index: pd.Index) -> tuple[str, ...]:
     if isinstance(index, pd.DatetimeIndex) and (index == index.normalize()).all():
         return tuple(index.strftime("%Y-%m-%d"))
     return tuple(str(label) for label in index)
+
+
+def zscored_rows(frame: pd.DataFrame, series: tuple[str, ...]) -> np.ndarray:
+    """(rows, series) float32: every row of the chosen series, z-scored exactly as the batch's windows are."""
+    return np.array(windows(frame[list(series)], len(frame)).values[0])

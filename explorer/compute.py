@@ -10,6 +10,7 @@ so a layer built once can be shared by every session without being changed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import threading
@@ -28,8 +29,19 @@ from kflayers.layers.base import BATCH_STATS, StagedLayer, stage_mode
 _BUILD_LOCK = threading.Lock()
 
 
+NESTED_SIZES = {"FeatureMixing": ("ff_dim", 256), "TokenEmbedding": ("d_model", 128)}
+"""Layer -> (size argument, largest value the page offers). Its weights are nested: see `build_layer`."""
+
+
 def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int) -> StagedLayer:
     """A built kflayers layer whose initial weights depend only on (class_name, config, input_shape, seed).
+
+    For a layer in `NESTED_SIZES` the weights are drawn once, for the largest
+    size, and every smaller size takes their leading slice, rescaled so that
+    the initializer's variance holds at that size. The layer of size k+1 is
+    then the layer of size k plus one unit (and a rescale of well under 1%),
+    so moving a size slider by one changes the picture by one unit's share,
+    while a new seed still draws every weight anew.
 
     Args:
         class_name: a public layer name of kflayers, e.g. "FeatureMixing".
@@ -37,12 +49,79 @@ def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int)
         input_shape: what `build()` receives (a shape, or a list of shapes for multi-input layers).
         seed: seeds every initializer and dropout generator the layer creates.
     """
+    layer = _seeded_build(class_name, config, input_shape, seed)
+    if class_name in NESTED_SIZES:
+        size_argument, largest = NESTED_SIZES[class_name]
+        if config[size_argument] > largest:
+            raise ValueError(f"`{size_argument}` can be at most {largest} here; got {config[size_argument]}.")
+        largest_config = tuple(sorted({**config, size_argument: largest}.items()))
+        drawn = _largest_weights(class_name, largest_config, _hashable_shape(input_shape), seed)
+        for variable, (big, big_shape, initializer) in zip(layer.weights, drawn, strict=True):
+            leading = big[tuple(slice(0, size) for size in variable.shape)]
+            variable.assign(leading * _variance_rescale(initializer, tuple(variable.shape), big_shape))
+    return layer
+
+
+def _seeded_build(class_name: str, config: dict[str, Any], input_shape, seed: int) -> StagedLayer:
     layer_class = getattr(kflayers, class_name)
     with _BUILD_LOCK:
         keras.utils.set_random_seed(seed)
         layer = layer_class(**config)
         layer.build(input_shape)
     return layer
+
+
+def _hashable_shape(shape):
+    return tuple(_hashable_shape(s) for s in shape) if isinstance(shape, list) else tuple(shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _largest_weights(class_name: str, config: tuple, input_shape: tuple, seed: int) -> list:
+    """(values, shape, initializer) of every weight of the largest layer of a nested size, read-only, in order."""
+    if input_shape and isinstance(input_shape[0], tuple):
+        input_shape = list(input_shape)
+    layer = _seeded_build(class_name, dict(config), input_shape, seed)
+    initializers = _initializers(layer)
+    drawn = []
+    for variable in layer.weights:
+        values = keras.ops.convert_to_numpy(variable)
+        values.setflags(write=False)
+        drawn.append((values, tuple(variable.shape), initializers.get(id(variable))))
+    return drawn
+
+
+def _initializers(layer) -> dict[int, Any]:
+    """id(variable) -> the initializer its sub-layer keeps for it (Dense, EinsumDense, Conv: kernel and bias)."""
+    found = {}
+    for sub_layer in layer._flatten_layers(include_self=True, recursive=True):
+        for weight_name in ("kernel", "bias"):
+            variable = getattr(sub_layer, weight_name, None)
+            initializer = getattr(sub_layer, f"{weight_name}_initializer", None)
+            if variable is not None and initializer is not None:
+                found[id(variable)] = initializer
+    return found
+
+
+def _fans(shape: tuple) -> tuple[float, float]:
+    """(fan_in, fan_out) of a weight shape, as keras' initializers count them."""
+    if len(shape) < 2:
+        return float(shape[0]) if shape else 1.0, float(shape[0]) if shape else 1.0
+    receptive = float(np.prod(shape[:-2])) if len(shape) > 2 else 1.0
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _variance_rescale(initializer, shape: tuple, largest_shape: tuple) -> float:
+    """The factor that takes a leading slice of a weight drawn at `largest_shape` to the variance at `shape`."""
+    small, large = _fans(shape), _fans(largest_shape)
+    if isinstance(initializer, keras.initializers.VarianceScaling):
+        fan = {"fan_in": lambda f: f[0], "fan_out": lambda f: f[1], "fan_avg": lambda f: (f[0] + f[1]) / 2}
+        pick = fan[initializer.mode]
+        return float(np.sqrt(pick(large) / pick(small)))
+    if small[0] != large[0] and len(shape) > 1:
+        # A weight created with add_weight keeps no initializer; the layers' own fan_in-scaled kernels
+        # (TokenEmbedding) are only nested along their output axis, so their variance does not change.
+        raise ValueError(f"cannot nest a weight of shape {largest_shape} along its input axis without its initializer.")
+    return 1.0
 
 
 def trace_arrays(layer: StagedLayer, inputs, training: bool, seed: int, **call_kwargs) -> dict[str, np.ndarray]:

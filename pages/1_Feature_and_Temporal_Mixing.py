@@ -21,9 +21,10 @@ with st.sidebar:
     config = {"n_series": n_series, "input_size": input_size}
     if class_name == "FeatureMixing":
         config["ff_dim"] = controls.slider(
-            "ff_dim", "mix_ff_dim", 1, 256, 64, 1,
+            "ff_dim", "mix_ff_dim", 1, compute.NESTED_SIZES["FeatureMixing"][1], 64, 1,
             help="Hidden units of the MLP across series: every time step's series vector is projected to "
-                 "ff_dim units and back.")
+                 "ff_dim units and back. The weights are nested: one more unit keeps every weight the smaller "
+                 "layer had, so a move by one changes the picture by one unit's share.")
     config["dropout"] = controls.slider(
         "dropout", "mix_dropout", 0.0, 0.9, 0.1, 0.05,
         help="Rate of the dropout after each Dense layer; active in training mode only.")
@@ -32,6 +33,7 @@ with st.sidebar:
         help="The keras activation after the first Dense layer.")
     st.caption(f"n_series = {n_series} and input_size = {input_size} come from the batch.")
     training = layers.mode_toggle("mix_training")
+    weights = layers.weights_control("mix_weights")
 
 st.title("Feature & Temporal Mixing")
 if class_name == "FeatureMixing":
@@ -42,8 +44,9 @@ else:
              "series (the same weights for all series), and adds the result back to its input. Its hidden size "
              "is input_size, so it has no ff_dim.")
 
-choice = layers.LayerChoice.of(class_name, config, current)
-inputs = current.batch.values
+choice = layers.LayerChoice.of(class_name, config, current, weights=weights)
+inputs = layers.page_inputs(choice, current, layers.as_is)
+choice = layers.resolve_weights(choice, current, layers.as_is)
 stages = layers.trace(choice, training, inputs)
 window = layers.window_select(current, "mix_window")
 

@@ -18,7 +18,9 @@ import numpy as np
 import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
-from explorer import compute, figures
+from explorer import compute, figures, trained
+from explorer.batch import zscored_rows
+from explorer.next_step import instance_normalize
 from explorer.ui import controls, data, show
 
 MC_SAMPLES = 64
@@ -35,6 +37,9 @@ class LayerChoice:
         data_key: identifies the batch (see `explorer.ui.data.Current.key`).
         input_shape: the shape fed to the layer, or a tuple of shapes for a multi-input layer.
         variant: anything else that decides the inputs or call arguments (a pairing, a mask), hashable.
+        weights: "fresh" (initial weights) or "trained" (see `explorer.trained`).
+        normalized: whether the layer is fed windows normalised by their own statistics (as in training)
+            instead of the batch as it is.
     """
 
     class_name: str
@@ -43,12 +48,25 @@ class LayerChoice:
     data_key: str
     input_shape: tuple
     variant: tuple = ()
+    weights: str = "fresh"
+    normalized: bool = False
 
     @classmethod
     def of(cls, class_name: str, config: dict, current: data.Current, input_shape: tuple | None = None,
-           variant: tuple = ()) -> "LayerChoice":
+           variant: tuple = (), weights: str = "fresh") -> "LayerChoice":
         shape = current.batch.shape if input_shape is None else input_shape
-        return cls(class_name, tuple(config.items()), current.seed, current.key, shape, variant)
+        return cls(class_name, tuple(config.items()), current.seed, current.key, shape, variant,
+                   weights=weights, normalized=weights == "trained")
+
+    @property
+    def fresh(self) -> "LayerChoice":
+        """The same layer with its initial weights, fed the same inputs (for side-by-side views)."""
+        return dataclasses.replace(self, weights="fresh")
+
+    @property
+    def training_key(self) -> tuple:
+        """What decides a trained result: the layer, its seed, the data and what the page makes of it."""
+        return (self.class_name, self.config, self.seed, self.data_key, self.input_shape, self.variant)
 
     @property
     def build_shape(self):
@@ -93,6 +111,93 @@ def fusion_inputs(current: data.Current, pair: str, smoothing: int) -> list[np.n
 def attention_map(choice: LayerChoice, _inputs: np.ndarray, _mask: np.ndarray | None) -> np.ndarray:
     """A SelfAttentionMixer's attention map per window (see `compute.attention_map`)."""
     return compute.attention_map(layer(choice), _inputs, _mask)
+
+
+TRAINING = trained.TrainingJobs()
+"""Every session's trainings, in this server process: a result is trained once and shared."""
+
+WEIGHTS = {"fresh": "Fresh", "trained": "Trained on this data"}
+
+
+def weights_control(key: str) -> str:
+    """The fresh/trained switch of a layer page."""
+    return controls.select(
+        "Weights", key, list(WEIGHTS), "fresh", radio=True, format_func=WEIGHTS.get,
+        help="Fresh: the layer's initial (random) weights, which show how it computes. Trained: the same layer "
+             "trained for a few seconds to forecast the next step of every series of this data, which shows "
+             "what it does once it has learned.")
+
+
+def as_is(windows: np.ndarray) -> np.ndarray:
+    """The input transform of a layer that takes the (batch, time, series) windows themselves."""
+    return windows
+
+
+def side_by_side(choice: LayerChoice, draw: Callable[[LayerChoice, str], None]) -> None:
+    """Draw a view once, or, with trained weights, for the fresh and the trained layer next to each other.
+
+    `draw(choice, key_suffix)` draws the view of one layer; the suffix keeps the two copies' widget keys apart.
+    """
+    if choice.weights != "trained":
+        draw(choice, "")
+        return
+    fresh_column, trained_column = st.columns(2)
+    with fresh_column:
+        st.markdown("**Fresh weights**")
+        draw(choice.fresh, "_fresh")
+    with trained_column:
+        st.markdown("**Trained weights**")
+        draw(choice, "_trained")
+
+
+def page_inputs(choice: LayerChoice, current: data.Current, transform: Callable[[np.ndarray], object]):
+    """What the page feeds its layer: the batch made into the layer's inputs by `transform`.
+
+    With trained weights the windows are first normalised by their own statistics, exactly as in training.
+    """
+    values = current.batch.values
+    if choice.normalized:
+        values = instance_normalize(values)[0]
+    return _transformed(choice.data_key, choice.variant, choice.normalized, transform, values)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _transformed(data_key: str, variant: tuple, normalized: bool, _transform, _values):
+    return _transform(_values)
+
+
+def resolve_weights(choice: LayerChoice, current: data.Current, transform: Callable[[np.ndarray], object]
+                    ) -> LayerChoice:
+    """The choice the page can draw now, with a status line on the trained weights.
+
+    Asking for trained weights starts their training (shared by every session) on a worker thread; until it
+    is done, the page shows the fresh weights with a progress bar and redraws itself when training ends. A
+    training that fails leaves the page on fresh weights with one sentence saying why.
+    """
+    if choice.weights != "trained":
+        return choice
+    job = TRAINING.start(choice.training_key, lambda report: trained.train_layer(
+        choice.class_name, dict(choice.config), choice.build_shape, choice.seed,
+        zscored_rows(current.dataset.frame, current.batch.series), current.batch.shape[1], transform, on_progress=report))
+    if job.done and job.error is None:
+        result = job.result
+        st.caption(show.plain(result.model + " " + result.parts))
+        (st.success if result.beats_naive else st.warning)(show.plain(result.verdict()))
+        return choice
+    if job.done:
+        show.error(job.error)
+    else:
+        _training_progress(choice.training_key)
+    return choice.fresh
+
+
+@st.fragment(run_every=0.5)
+def _training_progress(key: tuple) -> None:
+    job = TRAINING.get(key)
+    if job is None or job.done:
+        st.rerun(scope="app")
+    st.progress(job.progress, text=f"Training the layer on this data; fresh weights are shown until it is done. "
+                                   f"{job.message}")
 
 
 def mode_toggle(key: str) -> bool:
@@ -193,9 +298,11 @@ def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None 
 
 
 def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, note: str = "") -> None:
+    """The cross-series impact matrix (fresh and trained side by side when trained)."""
     if note:
         st.caption(note)
-    show.chart(figures.impact_matrix(_impact(choice, inputs), current.batch.series), key="impact")
+    side_by_side(choice, lambda shown, suffix: show.chart(
+        figures.impact_matrix(_impact(shown, inputs), current.batch.series), key="impact" + suffix))
 
 
 def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool, title: str = "") -> None:
