@@ -359,16 +359,31 @@ def config_json(layer: StagedLayer) -> str:
     return json.dumps(layer.get_config(), indent=2, sort_keys=True)
 
 
-def python_snippet(class_name: str, config: dict[str, Any], input_shape, seed: int) -> str:
-    """Python that rebuilds the layer with kflayers, with the same initial weights as `build_layer`."""
+def weight_key(variable) -> str:
+    """A variable's name inside the layer (its path without the layer's own name), as stored in `weights_npz`."""
+    return variable.path.split("/", 1)[-1].replace("/", ".")
+
+
+def weights_npz(layer: StagedLayer) -> bytes:
+    """The layer's weights (fresh or trained) as the bytes of an .npz file, keyed by `weight_key`."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{weight_key(v): keras.ops.convert_to_numpy(v) for v in layer.weights})
+    return buffer.getvalue()
+
+
+def python_snippet(class_name: str, config: dict[str, Any], input_shape, weights_file: str) -> str:
+    """Python that rebuilds the layer with kflayers and loads the shown weights from `weights_file` (`weights_npz`)."""
     arguments = ", ".join(f"{name}={value!r}" for name, value in config.items())
     return (
         "import keras\n"
+        "import numpy as np\n"
         "import kflayers\n"
         "\n"
-        f"keras.utils.set_random_seed({seed})  # the app's seed: same initial weights\n"
         f"layer = kflayers.{class_name}({arguments})\n"
         f"layer.build({_shape_literal(input_shape)})\n"
+        f"weights = np.load({weights_file!r})  # the weights the app showed, fresh or trained\n"
+        "for variable in layer.weights:\n"
+        "    variable.assign(weights[variable.path.split('/', 1)[-1].replace('/', '.')])\n"
     )
 
 

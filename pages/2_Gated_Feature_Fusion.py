@@ -32,16 +32,24 @@ with st.sidebar:
             "smoothing", "gff_smoothing", 2, max(2, current.batch.shape[1]), 5, 1,
             help="Time steps of the centred moving average that makes b.")
     training = layers.mode_toggle("gff_training")
+    weights = layers.weights_control("gff_weights")
 
 st.title("Gated Feature Fusion")
 st.write("GatedFeatureFusion looks at two representations of the same features side by side, computes a gate "
          "per feature with one Dense layer and returns gate × a + (1 − gate) × b: a learned, context-dependent "
          "blend. Here the features are the batch's series, and a and b are " + compute.FUSION_PAIRS[pair] + ".")
 
-inputs = layers.fusion_inputs(current, pair, smoothing)
 shape = current.batch.shape
 choice = layers.LayerChoice.of("GatedFeatureFusion", {"activation": activation}, current,
-                               input_shape=(shape, shape), variant=(pair, smoothing))
+                               input_shape=(shape, shape), variant=(pair, smoothing), weights=weights)
+
+
+def make_pair(windows):
+    return compute.fusion_pair(windows, pair, smoothing, current.seed)
+
+
+inputs = layers.page_inputs(choice, current, make_pair)
+choice = layers.resolve_weights(choice, current, make_pair)
 stages = layers.trace(choice, training, inputs)
 window = layers.window_select(current, "gff_window")
 
@@ -61,8 +69,9 @@ if gate_tab.open:
                                          gate_view.row_labels,
                                          value_range=(0.0, 1.0) if activation in BOUNDED else None),
                    key="gate_heatmap")
-        show.chart(figures.stage_histogram(stages["gate"][window], stages["gate"], "gate", note=GATE_NOTE),
-                   key="gate_histogram")
+        layers.side_by_side(choice, lambda shown, suffix: show.chart(figures.stage_histogram(
+            layers.trace(shown, training, inputs)["gate"][window], layers.trace(shown, training, inputs)["gate"],
+            "gate", note=GATE_NOTE), key="gate_histogram" + suffix))
         left, right = st.columns(2)
         with left:
             column = layers.series_select("Series", current, "gff_series")

@@ -12,12 +12,12 @@ from kflayers.layers.token_embedding import PADDINGS  # noqa: E402
 from explorer.ui import layers  # noqa: E402
 
 n_windows, input_size, n_series = current.batch.shape
-inputs = current.batch.values
 
 with st.sidebar:
     st.header("TokenEmbedding")
-    d_model = controls.slider("d_model", "emb_d_model", 1, 128, 16, 1,
-                              help="Embedding channels per time step (the convolution's filters).")
+    d_model = controls.slider("d_model", "emb_d_model", 1, compute.NESTED_SIZES["TokenEmbedding"][1], 16, 1,
+                              help="Embedding channels per time step (the convolution's filters). The weights "
+                                   "are nested: one more channel keeps every filter the smaller layer had.")
     kernel_size = controls.slider("kernel_size", "emb_kernel_size", 1, 15, 3, 1,
                                   help="Time steps each filter looks at around the output step.")
     padding = controls.select("padding", "emb_padding", PADDINGS, "circular",
@@ -30,6 +30,7 @@ with st.sidebar:
                               1, help="Longest sequence the table covers; the window uses its first rows.")
     st.caption(f"c_in = {n_series} comes from the batch; d_model is shared by both layers.")
     training = layers.mode_toggle("emb_training")
+    weights = layers.weights_control("emb_weights")
 
 st.title("Token & Positional Embedding")
 st.write("TokenEmbedding turns the series of every time step into d_model channels with a 1-D convolution over "
@@ -37,7 +38,10 @@ st.write("TokenEmbedding turns the series of every time step into d_model channe
          "is a fixed table of sines and cosines that tells a model where in the window each step is.")
 
 token = layers.LayerChoice.of("TokenEmbedding", {"c_in": n_series, "d_model": d_model, "kernel_size": kernel_size,
-                                                 "padding": padding, "use_bias": use_bias}, current)
+                                                 "padding": padding, "use_bias": use_bias}, current, weights=weights)
+inputs = layers.page_inputs(token, current, layers.as_is)
+token = layers.resolve_weights(token, current, layers.as_is)
+# The position table has no weights to train: it is the same fixed table either way.
 position = layers.LayerChoice.of("PositionalEmbedding", {"max_len": max_len, "d_model": d_model}, current)
 stages = layers.trace(token, training, inputs)
 table = layers.trace(position, training, inputs)
@@ -75,8 +79,9 @@ if kernels_tab.open:
     with kernels_tab:
         channel = controls.slider("Embedding channel", "emb_channel", 0, d_model - 1, 0, 1,
                                   help="Which output channel's filter to show.")
-        show.chart(figures.kernel_heatmap(compute.token_kernel(layers.layer(token), channel),
-                                          current.batch.series, left_pad, channel), key="kernel")
+        layers.side_by_side(token, lambda shown, suffix: show.chart(
+            figures.kernel_heatmap(compute.token_kernel(layers.layer(shown), channel), current.batch.series,
+                                   left_pad, channel), key="kernel" + suffix))
 if table_tab.open:
     with table_tab:
         layers.pipeline_section(position, table, title="PositionalEmbedding: the table", key="pipeline_positional")

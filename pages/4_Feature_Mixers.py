@@ -45,13 +45,13 @@ with st.sidebar:
     st.caption(f"mod_dim = {input_size} (the window length) and n_features = {n_series} (the series) come from "
                "the batch.")
     training = layers.mode_toggle("mixers_training")
+    weights = layers.weights_control("mixers_weights")
 
 st.title("Feature Mixers")
 st.write("A mixer takes several feature vectors per instance, weighs them (weights summing to 1: the importance), "
          "adds them up and, with skip, adds their plain mean. Here each series is a feature and its window is the "
          "feature vector, so the importance says which series the mixer listens to.")
 
-inputs = compute.mixer_inputs(current.batch.values)
 mask = compute.mixer_mask(n_windows, series, masked)
 call_kwargs = {} if mask is None else {"mask": mask}
 settings = dict(mod_dim=input_size, n_features=n_series, n_heads=n_heads, bias=bias, dropout=dropout, skip=skip,
@@ -59,11 +59,15 @@ settings = dict(mod_dim=input_size, n_features=n_series, n_heads=n_heads, bias=b
 
 
 def choice_of(name: str) -> layers.LayerChoice:
+    # The mask is a call argument, not part of training: one trained mixer serves every choice of masked series.
     return layers.LayerChoice.of(name, compute.mixer_config(name, **settings), current,
-                                 input_shape=inputs.shape, variant=tuple(masked))
+                                 input_shape=(n_windows, n_series, input_size), call=tuple(masked),
+                                 weights=weights)
 
 
 choice = choice_of(flavour)
+inputs = layers.page_inputs(choice, current, compute.mixer_inputs)
+choice = layers.resolve_weights(choice, current, compute.mixer_inputs)
 stages = layers.trace(choice, training, inputs, call_kwargs)
 window = layers.window_select(current, "mixers_window")
 
@@ -74,7 +78,9 @@ if importance_tab.open:
     with importance_tab:
         layers.pipeline_section(choice, stages)
         st.subheader("Importance")
-        show.chart(figures.importance_bars(stages["importance"][window], series, masked), key="importance")
+        layers.side_by_side(choice, lambda shown, suffix: show.chart(figures.importance_bars(
+            layers.trace(shown, training, inputs, call_kwargs)["importance"][window], series, masked),
+            key="importance" + suffix))
         show.chart(figures.importance_by_window(stages["importance"], series, current.batch.labels),
                    key="importance_by_window")
         if flavour == "SelfAttentionMixer":

@@ -68,10 +68,12 @@ def test_build_layer_same_seed_same_weights_other_seed_other_weights():
     assert not _same_weights(_weights(first), _weights(other))
 
 
-def test_python_snippet_rebuilds_the_same_layer():
+def test_python_snippet_rebuilds_the_same_layer_from_the_weights_file(tmp_path, monkeypatch):
     layer = compute.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=3)
-    snippet = compute.python_snippet("FeatureMixing", CONFIG, (None, 8, 3), seed=3)
+    (tmp_path / "w.npz").write_bytes(compute.weights_npz(layer))
+    snippet = compute.python_snippet("FeatureMixing", CONFIG, (None, 8, 3), "w.npz")
     assert "kflayers.FeatureMixing(n_series=3, input_size=8, dropout=0.5, ff_dim=4)" in snippet
+    monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(snippet, namespace)
     rebuilt = namespace["layer"]

@@ -37,6 +37,7 @@ class LayerChoice:
         data_key: identifies the batch (see `explorer.ui.data.Current.key`).
         input_shape: the shape fed to the layer, or a tuple of shapes for a multi-input layer.
         variant: anything else that decides the inputs or call arguments (a pairing, a mask), hashable.
+        call: what else decides the traces but not the weights (the mixers' masked series), hashable.
         weights: "fresh" (initial weights) or "trained" (see `explorer.trained`).
         normalized: whether the layer is fed windows normalised by their own statistics (as in training)
             instead of the batch as it is.
@@ -48,14 +49,15 @@ class LayerChoice:
     data_key: str
     input_shape: tuple
     variant: tuple = ()
+    call: tuple = ()
     weights: str = "fresh"
     normalized: bool = False
 
     @classmethod
     def of(cls, class_name: str, config: dict, current: data.Current, input_shape: tuple | None = None,
-           variant: tuple = (), weights: str = "fresh") -> "LayerChoice":
+           variant: tuple = (), call: tuple = (), weights: str = "fresh") -> "LayerChoice":
         shape = current.batch.shape if input_shape is None else input_shape
-        return cls(class_name, tuple(config.items()), current.seed, current.key, shape, variant,
+        return cls(class_name, tuple(config.items()), current.seed, current.key, shape, variant, call,
                    weights=weights, normalized=weights == "trained")
 
     @property
@@ -78,7 +80,9 @@ class LayerChoice:
 
 @st.cache_resource(max_entries=16, show_spinner="Building the layer…")
 def layer(choice: LayerChoice):
-    """The built layer (shared by every session: nothing may change it)."""
+    """The built layer, fresh or trained (shared by every session: nothing may change it)."""
+    if choice.weights == "trained":
+        return TRAINING.get(choice.training_key).result.layer
     return compute.build_layer(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
 
 
@@ -95,16 +99,6 @@ def _dropout(choice: LayerChoice, samples: int, _inputs, _call_kwargs: dict) -> 
 @st.cache_data(max_entries=32, show_spinner="Flattening each series in turn…")
 def _impact(choice: LayerChoice, _inputs: np.ndarray) -> np.ndarray:
     return compute.feature_impact(layer(choice), _inputs)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _fusion_inputs(data_key: str, seed: int, pair: str, smoothing: int, _values: np.ndarray) -> list[np.ndarray]:
-    return compute.fusion_pair(_values, pair, smoothing, seed)
-
-
-def fusion_inputs(current: data.Current, pair: str, smoothing: int) -> list[np.ndarray]:
-    """The two representations the Gated Feature Fusion page fuses (see `compute.fusion_pair`)."""
-    return _fusion_inputs(current.key, current.seed, pair, smoothing, current.batch.values)
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the attention weights…")
@@ -158,11 +152,12 @@ def page_inputs(choice: LayerChoice, current: data.Current, transform: Callable[
     values = current.batch.values
     if choice.normalized:
         values = instance_normalize(values)[0]
-    return _transformed(choice.data_key, choice.variant, choice.normalized, transform, values)
+    return _transformed(choice.data_key, choice.seed, choice.variant, choice.normalized,
+                        f"{transform.__module__}.{transform.__qualname__}", transform, values)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _transformed(data_key: str, variant: tuple, normalized: bool, _transform, _values):
+def _transformed(data_key: str, seed: int, variant: tuple, normalized: bool, transform_name: str, _transform, _values):
     return _transform(_values)
 
 
@@ -306,24 +301,29 @@ def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Curren
 
 
 def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool, title: str = "") -> None:
-    """The config as JSON, a Python snippet rebuilding the layer, and the shown trace as .npz.
+    """The config as JSON, the weights as .npz, a Python snippet rebuilding the layer with them, and the trace.
 
     Args:
         title: a heading, for a page that exports more than one layer.
     """
     if title:
         st.subheader(title)
-    snippet = compute.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
+    shown = layer(choice)
+    weights_file = f"{choice.class_name}_{choice.weights}_weights.npz"
+    snippet = compute.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, weights_file)
     mode = "training" if training else "inference"
-    columns = st.columns(3)
-    columns[0].download_button("Config (JSON)", compute.config_json(layer(choice)),
+    columns = st.columns(4)
+    columns[0].download_button("Config (JSON)", compute.config_json(shown),
                                file_name=f"{choice.class_name}.json", mime="application/json",
                                on_click="ignore", icon=":material/download:")
-    columns[1].download_button("Python snippet", snippet, file_name=f"{choice.class_name}.py",
+    columns[1].download_button(f"Weights, {choice.weights} (.npz)", lambda: compute.weights_npz(shown),
+                               file_name=weights_file, mime="application/octet-stream", on_click="ignore",
+                               icon=":material/download:")
+    columns[2].download_button("Python snippet", snippet, file_name=f"{choice.class_name}.py",
                                mime="text/x-python", on_click="ignore", icon=":material/download:")
-    columns[2].download_button(f"Trace, {mode} mode (.npz)", lambda: compute.trace_npz(stages),
+    columns[3].download_button(f"Trace, {mode} mode (.npz)", lambda: compute.trace_npz(stages),
                                file_name=f"{choice.class_name}_trace_{mode}.npz",
                                mime="application/octet-stream", on_click="ignore", icon=":material/download:")
-    st.caption("The snippet builds the same layer with the same initial weights as shown here; the .npz holds "
-               "one array per stage, named as in the pipeline.")
+    st.caption("The snippet builds the same layer and loads the weights shown here from the weights file (put it "
+               "next to the snippet); the trace .npz holds one array per stage, named as in the pipeline.")
     st.code(snippet, language="python")
