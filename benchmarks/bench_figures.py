@@ -55,8 +55,6 @@ def page_sized_calls() -> dict[str, Callable[[], figures.Chart]]:
     return {
         "series_preview": lambda: figures.series_preview(frame, names, list(range(0, 4000, 125)), WINDOW),
         "input_output": lambda: figures.input_output(window, output, names),
-        "pipeline_diagram": lambda: figures.pipeline_diagram(stages, [(None, WINDOW, N_SERIES)] * len(stages),
-                                                             [0, 6208, 0, 0, 6240, 0, 0], stages),
         "stage_heatmap": lambda: figures.stage_heatmap(output, "output", "series", "time step", names),
         "stage_histogram": lambda: figures.stage_histogram(output, batch, "output"),
         "dropout_band": lambda: figures.dropout_band(one_series, np.abs(one_series), one_series, names[0], 64),

@@ -143,13 +143,11 @@ def csv_path_child(n_rows: int) -> None:
     layer = compute.build_layer("FeatureMixing", config, (None, WINDOW, len(series)), 0)
     stages = compute.trace_arrays(layer, batch.values, False, 0)
     training_stages = compute.trace_arrays(layer, batch.values, True, 0)
-    rows = compute.pipeline(layer, stages)
     summary = compute.dropout_summary(layer, batch.values, 64, 0)
     difference = compute.mode_difference(training_stages, stages)
     impact = compute.feature_impact(layer, batch.values)
     output = stages[list(stages)[-1]]
     charts += [
-        figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions),
         figures.stage_heatmap(output[0], "output", "series", "time step", series, ""),
         figures.stage_histogram(output[0], output, "output"),
         figures.input_output(stages["input"][0], output[0], series),

@@ -219,6 +219,15 @@ class StageView:
     note: str = ""
 
 
+def thumbnail_values(array: np.ndarray, window: int) -> np.ndarray:
+    """Window `window` of a stage as a 2-D array for a thumbnail: a vector becomes one column, more axes are
+    flattened into the last (a stage without a batch axis of its own, like the position table, has one row)."""
+    values = array[min(window, array.shape[0] - 1)] if array.ndim > 1 else array
+    if values.ndim == 1:
+        return values.reshape(1, -1)
+    return values.reshape(values.shape[0], -1)
+
+
 # Stages of the mixing layers whose last axis is not the series.
 _HIDDEN_UNIT_STAGES = {
     "FeatureMixing": ("dense_1", "activation", "dropout_1"),

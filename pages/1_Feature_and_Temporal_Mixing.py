@@ -15,6 +15,7 @@ n_series, input_size = current.batch.shape[2], current.batch.shape[1]
 
 with st.sidebar:
     st.header("Layer")
+    weights = layers.weights_control("mix_weights")
     class_name = controls.select(
         "Layer", "mix_layer", ["FeatureMixing", "TemporalMixing"], "FeatureMixing", radio=True,
         help="FeatureMixing mixes the series at each time step; TemporalMixing mixes the time steps of each series.")
@@ -33,7 +34,6 @@ with st.sidebar:
         help="The keras activation after the first Dense layer.")
     st.caption(f"n_series = {n_series} and input_size = {input_size} come from the batch.")
     training = layers.mode_toggle("mix_training")
-    weights = layers.weights_control("mix_weights")
 
 st.title("Feature & Temporal Mixing")
 if class_name == "FeatureMixing":
@@ -54,12 +54,11 @@ stages_tab, io_tab, probes_tab, impact_tab, export_tab = controls.tabs(
     "mix_view", ["Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"])
 if stages_tab.open:
     with stages_tab:
-        layers.pipeline_section(choice, stages)
-        layers.activations_section(
-            choice, stages, window,
-            lambda stage, array, index: compute.mixing_stage_view(class_name, stage, array, index,
-                                                                  current.batch.series),
-            "mix")
+        def view(stage, array, index):
+            return compute.mixing_stage_view(class_name, stage, array, index, current.batch.series)
+
+        layers.pipeline_section(choice, stages, window, view=view)
+        layers.activations_section(choice, stages, window, view, "mix")
 if io_tab.open:
     with io_tab:
         layers.input_output_section(stages, current, window, training)

@@ -18,6 +18,7 @@ GATE_NOTE = ("a gate of 1 passes a through, 0 passes b and 0.5 averages them, so
 
 with st.sidebar:
     st.header("Layer")
+    weights = layers.weights_control("gff_weights")
     activation = controls.select(
         "activation", "gff_activation", GATE_ACTIVATIONS, "sigmoid",
         help="Activation of the gate. sigmoid and hard_sigmoid keep each gate value in [0, 1], so the output "
@@ -32,7 +33,6 @@ with st.sidebar:
             "smoothing", "gff_smoothing", 2, max(2, current.batch.shape[1]), 5, 1,
             help="Time steps of the centred moving average that makes b.")
     training = layers.mode_toggle("gff_training")
-    weights = layers.weights_control("gff_weights")
 
 st.title("Gated Feature Fusion")
 st.write("GatedFeatureFusion looks at two representations of the same features side by side, computes a gate "
@@ -57,11 +57,12 @@ stages_tab, gate_tab, io_tab, modes_tab, export_tab = controls.tabs(
     "gff_view", ["Stages", "The gate", "Input and output", "Training vs inference", "Export"])
 if stages_tab.open:
     with stages_tab:
-        layers.pipeline_section(choice, stages)
-        layers.activations_section(
-            choice, stages, window,
-            lambda stage, array, index: compute.fusion_stage_view(stage, array, index, current.batch.series),
-            "gff", value_ranges={"gate": (0.0, 1.0)} if activation in BOUNDED else None)
+        def view(stage, array, index):
+            return compute.fusion_stage_view(stage, array, index, current.batch.series)
+
+        gate_range = {"gate": (0.0, 1.0)} if activation in BOUNDED else None
+        layers.pipeline_section(choice, stages, window, view=view, value_ranges=gate_range)
+        layers.activations_section(choice, stages, window, view, "gff", value_ranges=gate_range)
 if gate_tab.open:
     with gate_tab:
         gate_view = compute.fusion_stage_view("gate", stages["gate"], window, current.batch.series)

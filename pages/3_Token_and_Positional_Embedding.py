@@ -15,6 +15,7 @@ n_windows, input_size, n_series = current.batch.shape
 
 with st.sidebar:
     st.header("TokenEmbedding")
+    weights = layers.weights_control("emb_weights")
     d_model = controls.slider("d_model", "emb_d_model", 1, compute.NESTED_SIZES["TokenEmbedding"][1], 16, 1,
                               help="Embedding channels per time step (the convolution's filters). The weights "
                                    "are nested: one more channel keeps every filter the smaller layer had.")
@@ -30,7 +31,6 @@ with st.sidebar:
                               1, help="Longest sequence the table covers; the window uses its first rows.")
     st.caption(f"c_in = {n_series} comes from the batch; d_model is shared by both layers.")
     training = layers.mode_toggle("emb_training")
-    weights = layers.weights_control("emb_weights")
 
 st.title("Token & Positional Embedding")
 st.write("TokenEmbedding turns the series of every time step into d_model channels with a 1-D convolution over "
@@ -54,12 +54,11 @@ stages_tab, embedding_tab, padding_tab, kernels_tab, table_tab, modes_tab, expor
                  "Training vs inference", "Export"])
 if stages_tab.open:
     with stages_tab:
-        layers.pipeline_section(token, stages, title="Pipeline of TokenEmbedding")
-        layers.activations_section(
-            token, stages, window,
-            lambda stage, array, index: compute.embedding_stage_view(stage, array, index, current.batch.series,
-                                                                     left_pad),
-            "emb")
+        def view(stage, array, index):
+            return compute.embedding_stage_view(stage, array, index, current.batch.series, left_pad)
+
+        layers.pipeline_section(token, stages, window, title="Pipeline of TokenEmbedding", view=view)
+        layers.activations_section(token, stages, window, view, "emb")
 if embedding_tab.open:
     with embedding_tab:
         output_stage = list(stages)[-1]
@@ -84,7 +83,8 @@ if kernels_tab.open:
                                    left_pad, channel), key="kernel" + suffix))
 if table_tab.open:
     with table_tab:
-        layers.pipeline_section(position, table, title="PositionalEmbedding: the table", key="pipeline_positional")
+        layers.pipeline_section(position, table, window, title="PositionalEmbedding: the table",
+                                value_ranges={"table": (-1.0, 1.0)})
         show.chart(figures.stage_heatmap(table["table"][0], "table", "embedding channel", "time step",
                                          value_range=(-1.0, 1.0)), key="position_table")
 if modes_tab.open:

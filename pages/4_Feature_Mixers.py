@@ -24,6 +24,7 @@ heads = [d for d in range(1, min(input_size, 16) + 1) if input_size % d == 0]
 
 with st.sidebar:
     st.header("Mixer")
+    weights = layers.weights_control("mixers_weights")
     flavour = controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
                               help="How the weights of the features are made: " +
                                    "; ".join(f"{k}: {v}" for k, v in FLAVOURS.items()) + ".")
@@ -45,7 +46,6 @@ with st.sidebar:
     st.caption(f"mod_dim = {input_size} (the window length) and n_features = {n_series} (the series) come from "
                "the batch.")
     training = layers.mode_toggle("mixers_training")
-    weights = layers.weights_control("mixers_weights")
 
 st.title("Feature Mixers")
 st.write("A mixer takes several feature vectors per instance, weighs them (weights summing to 1: the importance), "
@@ -76,7 +76,7 @@ importance_tab, flavours_tab, io_tab, probes_tab, export_tab = controls.tabs(
                     "Export"])
 if importance_tab.open:
     with importance_tab:
-        layers.pipeline_section(choice, stages)
+        layers.pipeline_section(choice, stages, window)
         st.subheader("Importance")
         layers.side_by_side(choice, lambda shown, suffix: show.chart(figures.importance_bars(
             layers.trace(shown, training, inputs, call_kwargs)["importance"][window], series, masked),

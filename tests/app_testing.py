@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
@@ -46,3 +47,12 @@ def tab_figures(at: AppTest, key: str, labels: list[str]) -> dict[str, dict]:
     for label in labels:
         figures.update(open_tab(at, key, label))
     return figures
+
+
+_STAGE_BOX = re.compile(r'<b>([^<]*)</b><br><span class="kf-shape">([^<]*)</span><br>([^<]*)')
+
+
+def pipeline_texts(at: AppTest, index: int = 0) -> list[str]:
+    """The boxes of the page's `index`-th pipeline as "<b>name</b><br>shape<br>weights", in data-flow order."""
+    body = at.get("html")[index].proto.body
+    return [f"<b>{name}</b><br>{shape}<br>{weights}" for name, shape, weights in _STAGE_BOX.findall(body)]

@@ -2,7 +2,7 @@
 
 Figures are read as the plotly JSON the browser would receive, so the
 assertions are on what a user would see (trace values, axis labels, shapes
-written into the pipeline diagram).
+written into the pipeline).
 """
 
 import gzip
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_testing import US_MACRO_FIRST_SEVEN, open_tab, page_figures, plotly_array, run, tab_figures
+from app_testing import US_MACRO_FIRST_SEVEN, open_tab, page_figures, pipeline_texts, plotly_array, run, tab_figures
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +43,6 @@ def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
     run(at)
     at.file_uploader[0].set_value((name, content, "text/csv"))
     return run(at)
-
-
-def _pipeline_texts(figure: dict) -> list[str]:
-    return [a["text"] for a in figure["layout"]["annotations"] if a.get("text")]
 
 
 def _all_text(at: AppTest) -> list[str]:
@@ -80,7 +76,7 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     at = run(_app().switch_page(MIXING))
     assert [tab.label for tab in at.tabs] == [
         "Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"]
-    assert list(page_figures(at)) == ["pipeline", "heatmap", "histogram"]  # only the open tab runs
+    assert list(page_figures(at)) == ["heatmap", "histogram"]  # only the open tab runs (the pipeline is HTML)
     per_tab = {label: list(open_tab(at, "mix_view", label)) for label in [t.label for t in at.tabs][1:]}
     assert per_tab == {"Input and output": ["input_output"],
                        "Dropout and training vs inference": ["dropout_band", "dropout_std", "mode_difference"],
@@ -89,7 +85,7 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
         in at.code[0].value
     figures = tab_figures(at, "mix_view", ["Cross-series impact", "Stages"])
-    texts = _pipeline_texts(figures["pipeline"])
+    texts = pipeline_texts(at)
     assert [t.split("<br>")[0] for t in texts] == [
         "<b>input</b>", "<b>flatten</b>", "<b>batch_norm</b>", "<b>reshape</b>", "<b>dense_1</b>",
         "<b>activation</b>", "<b>dropout_1</b>", "<b>dense_2</b>", "<b>dropout_2</b>", "<b>residual</b>"]
@@ -107,7 +103,7 @@ def test_ff_dim_and_dropout_change_what_the_figures_show():
     before = tab_figures(at, "mix_view", tabs)
     at.slider(key="mix_ff_dim").set_value(8)
     after_ff = tab_figures(at, "mix_view", tabs)
-    assert _pipeline_texts(after_ff["pipeline"])[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
+    assert pipeline_texts(at)[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
     assert not np.allclose(plotly_array(after_ff["heatmap"]["data"][0]["z"]), plotly_array(before["heatmap"]["data"][0]["z"]))
     assert not np.allclose(plotly_array(after_ff["impact"]["data"][0]["z"]), plotly_array(before["impact"]["data"][0]["z"]))
 
@@ -161,7 +157,7 @@ def test_a_good_upload_changes_the_data_on_every_page():
         at.switch_page(layer_page)
         run(at)
         figures = page_figures(at)
-        assert first_stage_shapes[layer_page] in _pipeline_texts(figures["pipeline"])[0], layer_page
+        assert first_stage_shapes[layer_page] in pipeline_texts(at)[0], layer_page
         if layer_page == MIXERS:
             assert figures["importance"]["data"][0]["x"] == ["alpha", "beta", "gamma"]
         if layer_page == EMBEDDING:
@@ -209,7 +205,7 @@ def test_page_switches_keep_the_data_and_the_layer_settings():
     run(at)
     at.switch_page(MIXING)
     run(at)
-    assert _pipeline_texts(page_figures(at)["pipeline"])[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    assert pipeline_texts(at)[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
     at.slider(key="mix_ff_dim").set_value(12)
     run(at)
     at.switch_page("app.py")
@@ -228,8 +224,8 @@ def test_the_address_bar_is_a_link_to_the_same_view():
     assert at.slider(key="mix_ff_dim").value == 8 and at.slider(key="mix_dropout").value == pytest.approx(0.3)
     assert list(page_figures(at)) == ["impact"]  # the link opened its tab
     assert at.query_params["mix_view"] == "Cross-series impact"
-    assert _pipeline_texts(open_tab(at, "mix_view", "Stages")["pipeline"])[0] == \
-        "<b>input</b><br>(16, 20, 6)<br>no weights"
+    open_tab(at, "mix_view", "Stages")
+    assert pipeline_texts(at)[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
     assert at.query_params["batch"] == "16"  # the unreadable value fell back to the default
     assert at.query_params["mix_ff_dim"] == "8" and at.query_params["window"] == "20"
 
@@ -256,7 +252,7 @@ def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
     at.slider(key="emb_d_model").set_value(6)
     at.selectbox(key="emb_padding").set_value("causal")
     figures = tab_figures(at, "emb_view", ["Padding", "Position table", "Learned kernels", "Stages"])
-    assert _pipeline_texts(figures["pipeline"])[-1].startswith("<b>bias</b><br>(16, 32, 6)")
+    assert pipeline_texts(at)[-1].startswith("<b>bias</b><br>(16, 32, 6)")
     padding = figures["padding"]["data"][2]  # the padded steps: two zeros before the window (kernel_size 3)
     assert list(plotly_array(padding["x"])) == [-2, -1] and list(plotly_array(padding["y"])) == [0, 0]
     table = plotly_array(figures["position_table"]["data"][0]["z"])  # (d_model, time)

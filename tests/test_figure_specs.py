@@ -29,7 +29,6 @@ CASES = [
     (figures.series_preview, (FRAME, ["a", "b", "<i>c</i>"]), dict(window_starts=[0, 10, 20], input_size=5)),
     (figures.series_preview, (FRAME.reset_index(drop=True), ["a"]), {}),
     (figures.input_output, (RNG.normal(size=(8, 2)), RNG.normal(size=(8, 2)), ["a", "b"]), {}),
-    (figures.pipeline_diagram, (["input", "dense"], [(None, 8, 2), (8, 4)], [0, 12], ["the window", "a Dense"]), {}),
     (figures.stage_heatmap, (RNG.normal(size=(8, 3)), "dense", "hidden unit", "time step"), dict(note="Reshaped.")),
     (figures.stage_heatmap, (np.zeros((8, 2)), "input", "series", "time step"), dict(row_labels=["a", "b"])),
     (figures.stage_heatmap, (RNG.uniform(size=(8, 2)), "gate", "series", "time step"), dict(value_range=(0.0, 1.0))),

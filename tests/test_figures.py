@@ -76,23 +76,34 @@ def test_input_output_rejects_mismatched_shapes():
         figures.input_output(np.zeros((8, 2)), np.zeros((8, 3)), ["a", "b"])
 
 
-def test_pipeline_diagram_one_box_per_stage_with_shape_and_weights():
-    chart = figures.pipeline_diagram(["input", "dense_1"], [(None, 4, 3), (16, 4, 8)], [0, 32],
-                                     ["the window", "first <Dense>"])
-    boxes = chart.figure.layout.shapes
-    assert len(boxes) == 2
-    assert (boxes[0].x0, boxes[0].x1) == pytest.approx((-0.44, 0.44))
-    texts = [a.text for a in chart.figure.layout.annotations if a.text]
-    assert texts == ["<b>input</b><br>(?, 4, 3)<br>no weights", "<b>dense_1</b><br>(16, 4, 8)<br>32 weights"]
-    # One arrow between the two boxes, from the right edge of the first to the left edge of the second.
-    arrows = [a for a in chart.figure.layout.annotations if a.showarrow]
-    assert [(a.ax, a.x) for a in arrows] == [pytest.approx((0.44, 1 - 0.44))]
-    assert list(chart.figure.data[0].hovertext) == ["input: the window", "dense_1: first &lt;Dense&gt;"]
+def test_pipeline_strip_one_box_per_stage_with_shape_weights_and_escaped_text():
+    block = figures.pipeline_strip(["input", "dense_<1>"], [(None, 4, 3), (16, 4, 8)], [0, 32],
+                                   ["the window", "first <Dense>"], [None, figures.thumbnail_png(np.ones((4, 8)))])
+    assert block.html.count('class="kf-stage"') == 2
+    assert '<b>input</b><br><span class="kf-shape">(None, 4, 3)</span><br>no weights' in block.html
+    assert '<b>dense_&lt;1&gt;</b><br><span class="kf-shape">(16, 4, 8)</span><br>32 weights' in block.html
+    assert 'title="dense_&lt;1&gt;: first &lt;Dense&gt;"' in block.html and "<Dense>" not in block.html
+    assert block.html.count("data:image/png;base64,") == 1 and block.html.count("&rarr;") == 1
 
 
-def test_pipeline_diagram_needs_one_entry_per_stage():
+def test_pipeline_strip_needs_one_entry_per_stage():
     with pytest.raises(ValueError, match="one entry per stage"):
-        figures.pipeline_diagram(["a", "b"], [(1,)], [0, 0], ["", ""])
+        figures.pipeline_strip(["a", "b"], [(1,)], [0, 0], ["", ""], [None, None])
+
+
+def test_thumbnail_colours_follow_the_heatmap_scales():
+    from io import BytesIO
+
+    from PIL import Image
+
+    values = np.array([[-2.0, 0.0, 2.0]])  # (time=1, rows=3): rows drawn top to bottom
+    image = np.asarray(Image.open(BytesIO(figures.thumbnail_png(values))).convert("RGB"))
+    top, middle, bottom = image[0, 0], image[image.shape[0] // 2, 0], image[-1, 0]
+    assert tuple(top) == (33, 102, 172) and tuple(middle) == (247, 247, 247) and tuple(bottom) == (178, 24, 43)
+    gate = np.asarray(Image.open(BytesIO(figures.thumbnail_png(np.array([[0.0, 1.0]]), (0.0, 1.0)))).convert("RGB"))
+    assert tuple(gate[0, 0]) == (68, 1, 84) and tuple(gate[-1, 0]) == (253, 231, 37)
+    with pytest.raises(ValueError, match="non-empty 2-D"):
+        figures.thumbnail_png(np.zeros((0, 3)))
 
 
 def test_stage_heatmap_rows_against_time_on_a_symmetric_scale():
@@ -256,7 +267,7 @@ def test_every_caption_is_one_sentence():
     charts = [
         figures.series_preview(_frame(), ["a"]),
         figures.input_output(np.zeros((3, 1)), np.zeros((3, 1)), ["a"]),
-        figures.pipeline_diagram(["a"], [(1,)], [0], ["d"]),
+        figures.pipeline_strip(["a"], [(1,)], [0], ["d"], [None]),
         figures.stage_heatmap(np.zeros((3, 1)), "s", "series", "time step"),
         figures.stage_histogram(rng.normal(size=5), rng.normal(size=9), "s"),
         figures.dropout_band(np.zeros(3), np.zeros(3), np.zeros(3), "a", 8),

@@ -18,10 +18,12 @@ from explorer.figures.mixers import (
 )
 from explorer.figures.probes import dropout_band, dropout_std_by_stage, impact_matrix, mode_difference_by_stage
 from explorer.figures.series import fixed_gate, input_output, series_preview
-from explorer.figures.stages import pipeline_diagram, stage_heatmap, stage_histogram
+from explorer.figures.pipeline import HtmlBlock, pipeline_strip, thumbnail_png
+from explorer.figures.stages import stage_heatmap, stage_histogram
 
 __all__ = [
     "Chart",
+    "HtmlBlock",
     "attention_map",
     "dropout_band",
     "dropout_std_by_stage",
@@ -35,9 +37,10 @@ __all__ = [
     "mixer_input_output",
     "mode_difference_by_stage",
     "padding_view",
-    "pipeline_diagram",
+    "pipeline_strip",
     "plot_text",
     "series_preview",
     "stage_heatmap",
     "stage_histogram",
+    "thumbnail_png",
 ]

@@ -1,4 +1,4 @@
-"""Figures of a layer's stages: the pipeline diagram, one stage as a heatmap, its distribution."""
+"""Figures of a layer's stages: one stage as a heatmap, and its distribution."""
 
 from __future__ import annotations
 
@@ -9,49 +9,6 @@ import numpy as np
 from explorer.figures.common import ACCENT, DIVERGING, MUTED, SEQUENTIAL, Chart, figure, plot_text
 
 HISTOGRAM_BINS = 40
-
-
-def pipeline_diagram(names: Sequence[str], shapes: Sequence[tuple], params: Sequence[int],
-                     descriptions: Sequence[str]) -> Chart:
-    """The stages of a layer as a row of boxes in data-flow order.
-
-    Args:
-        names: stage names in data-flow order.
-        shapes: the tensor shape at each stage.
-        params: trainable and non-trainable weights that produce each stage (0 for reshapes and the like).
-        descriptions: one line per stage, shown when hovering a box.
-    """
-    if not len(names) == len(shapes) == len(params) == len(descriptions):
-        raise ValueError("names, shapes, params and descriptions must have one entry per stage.")
-    half_width = 0.44
-    boxes, labels = [], []
-    for i, (name, shape, count) in enumerate(zip(names, shapes, params)):
-        boxes.append(dict(type="rect", x0=i - half_width, x1=i + half_width, y0=-0.5, y1=0.5,
-                          line=dict(color=ACCENT if count else MUTED, width=1.5),
-                          fillcolor="rgba(37, 99, 235, 0.12)" if count else "rgba(148, 163, 184, 0.10)"))
-        labels.append(dict(x=i, y=0, showarrow=False, font=dict(size=11),
-                           text=f"<b>{plot_text(name)}</b><br>{_shape_text(shape)}<br>{_params_text(count)}"))
-        if i:
-            labels.append(dict(x=i - half_width, y=0, ax=i - 1 + half_width, ay=0, xref="x", yref="y",
-                               axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1,
-                               arrowwidth=1.2, arrowcolor=MUTED))
-    # Invisible markers carry the hover text (shapes cannot).
-    hover_targets = dict(
-        type="scatter", x=list(range(len(names))), y=[0] * len(names), mode="markers",
-        marker=dict(size=40, opacity=0), hoverinfo="text",
-        hovertext=[f"{plot_text(n)}: {plot_text(d)}" for n, d in zip(names, descriptions)],
-    )
-    layout = dict(
-        shapes=boxes, annotations=labels, showlegend=False,
-        xaxis=dict(visible=False, range=[-0.5, len(names) - 0.5], fixedrange=True),
-        yaxis=dict(visible=False, range=[-0.6, 0.6], fixedrange=True),
-    )
-    caption = (
-        "The layer's own stages in the order data flows through them, each box showing the tensor shape at that "
-        "stage and how many weights produce it (blue boxes learn, grey ones only reshape or combine); hover a box "
-        "for what the stage does."
-    )
-    return Chart(figure([hover_targets], layout, height=150), caption)
 
 
 def stage_heatmap(values: np.ndarray, stage: str, row_title: str, column_title: str,
@@ -127,11 +84,3 @@ def stage_histogram(window_values: np.ndarray, batch_values: np.ndarray, stage: 
     caption = ("How this stage's values are distributed: bar height is the share of values falling in each bin, "
                "for the whole batch (grey) and the chosen window (blue)" + (f"; {note}." if note else "."))
     return Chart(figure(bars, layout, height=300), caption)
-
-
-def _shape_text(shape: tuple) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
-def _params_text(count: int) -> str:
-    return f"{count:,} weights" if count else "no weights"

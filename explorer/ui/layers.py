@@ -203,12 +203,23 @@ def mode_toggle(key: str) -> bool:
              "(batch statistics and seeded dropout masks; the layer's statistics are not updated).")
 
 
-def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], title: str = "Pipeline",
-                     key: str = "pipeline") -> None:
-    """The layer's stages as boxes with their shapes and weights, read off the trace `stages` of the layer."""
+def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], window: int, title: str = "Pipeline",
+                     view: Callable[[str, np.ndarray, int], compute.StageView] | None = None,
+                     value_ranges: dict[str, tuple[float, float]] | None = None) -> None:
+    """The layer's stages as boxes with their shapes, weights and a picture of the chosen window at each.
+
+    Args:
+        view: arranges (stage, array, window) as time x rows, as the page's heatmap does; without it each
+            stage's window is drawn as it is held.
+        value_ranges: stages with a known range of values (a gate in [0, 1]) get that fixed scale.
+    """
     st.subheader(title)
     rows = compute.pipeline(layer(choice), stages)
-    show.chart(figures.pipeline_diagram(rows.names, rows.shapes, rows.params, rows.descriptions), key=key)
+    pictures = []
+    for name in rows.names:
+        values = view(name, stages[name], window).values if view else compute.thumbnail_values(stages[name], window)
+        pictures.append(figures.thumbnail_png(values, (value_ranges or {}).get(name)))
+    show.html(figures.pipeline_strip(rows.names, rows.shapes, rows.params, rows.descriptions, pictures))
 
 
 def window_select(current: data.Current, key: str) -> int:

@@ -7,7 +7,7 @@ import string
 
 import streamlit as st
 
-from explorer.figures import Chart
+from explorer.figures import Chart, HtmlBlock
 
 # CommonMark lets a backslash escape any ASCII punctuation; Streamlit's extras
 # (:red[...], :material/icon:, $math$) are built from punctuation too.
@@ -23,6 +23,12 @@ def chart(item: Chart, key: str) -> None:
     """A plotly chart with its one-sentence caption under it."""
     st.plotly_chart(item.figure, key=key, config={"displaylogo": False})
     st.caption(plain(item.caption))
+
+
+def html(block: HtmlBlock) -> None:
+    """A block of the app's own HTML (user text in it is already escaped) with its caption under it."""
+    st.html(block.html)
+    st.caption(plain(block.caption))
 
 
 def error(text: object) -> None:
