@@ -86,6 +86,8 @@ def read_numbers(values: np.ndarray, partners: list[tuple[int, int, np.ndarray]]
 
 def why_not_numbers(values: np.ndarray) -> str:
     """Why `read_numbers` finds no time in `values` (with no partner column), as a clause of a sentence."""
+    if np.isnan(values).all():
+        return "it has no values"
     if np.isnan(values).any():
         return "some of its values are missing"
     whole = _whole(values)
