@@ -65,6 +65,11 @@ class Dataset:
     label: str
     frame: pd.DataFrame
 
+    @property
+    def notes(self) -> list[str]:
+        """What the loader changed in the data (empty for generated data)."""
+        return self.frame.attrs.get("warnings", [])
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Upload:
@@ -292,11 +297,6 @@ def _upload_with_time_column(upload: _Upload, choice: str | None) -> pd.DataFram
     if isinstance(memo[2], str):
         raise DataError(memo[2])
     return memo[2]
-
-
-def data_notes() -> list[str]:
-    """What the loader changed in the data in use (empty for generated data)."""
-    return _in_use().dataset.frame.attrs.get("warnings", [])
 
 
 def waiting_for_upload() -> bool:
