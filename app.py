@@ -32,7 +32,7 @@ with preview:
     st.text(current.dataset.label)
     if data.waiting_for_upload():
         st.info("No CSV has loaded yet, so the sample chosen under Bundled sample stands in until one does.")
-    show.warnings(data.upload_warnings())
+    show.warnings(current.dataset.notes)
     show.chart(series_preview(current.dataset.frame, list(current.batch.series), current.batch.starts,
                               shape[1]), key="preview")
     dependencies = current.dataset.frame.attrs.get("dependencies")

@@ -26,6 +26,14 @@ def assert_contract(df: pd.DataFrame) -> None:
         assert sentence.endswith("."), sentence
         assert "\n" not in sentence
     assert isinstance(df.attrs["source"], str) and df.attrs["source"]
+    if "time_column" in df.attrs:  # a frame read from a file
+        time_column, file_columns = df.attrs["time_column"], df.attrs["file_columns"]
+        assert set(df.columns) <= set(file_columns)
+        if time_column is None:
+            assert isinstance(df.index, pd.RangeIndex)
+        else:
+            assert isinstance(df.index, pd.DatetimeIndex) and df.index.name == time_column
+            assert time_column in file_columns and time_column not in df.columns
 
 
 def assert_clean_refusal(error) -> None:

@@ -3,6 +3,7 @@
 import bz2
 import gzip
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -398,3 +399,182 @@ def test_csv_text_passed_as_a_path_gets_a_hint():
         load_csv(PLAIN)
     with pytest.raises(DataError, match=r"The file '/x{78}…' cannot be read; check the path\."):
         load_csv("/" + "x" * 300)  # too long for a file name; the message shows it shortened
+
+
+# --- time held as numbers or period codes (shaped like public data sets) ------------------
+
+
+def _csv(header, rows):
+    return header + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+
+
+def _flows(n, seed=0):
+    return np.random.default_rng(seed).integers(456, 1370, size=n)
+
+
+def test_integer_year_column_becomes_the_index():
+    flows = _flows(100)
+    df = load(_csv("year,flow", zip(range(1871, 1971), flows)))  # the Nile's annual flow
+    assert list(df.columns) == ["flow"] and df.index.name == "year"
+    assert list(df.index) == [pd.Timestamp(year, 1, 1) for year in range(1871, 1971)]
+    np.testing.assert_array_equal(df["flow"].to_numpy(), flows.astype(np.float32))
+    assert df.attrs["warnings"] == [
+        'Column "year" holds years, so it became the time index (each year dated 1 January) instead of a series.']
+    assert df.attrs["time_column"] == "year" and df.attrs["file_columns"] == ["year", "flow"]
+
+
+def test_upper_case_year_written_as_decimals_becomes_the_index():
+    rows = [(f"{year}.0", f"{(year * 7) % 190}.0") for year in range(1700, 1989)]  # yearly sunspot counts
+    df = load(_csv('"YEAR","SUNACTIVITY"', rows))
+    assert list(df.columns) == ["SUNACTIVITY"] and df.index.name == "YEAR"
+    assert df.index[0] == pd.Timestamp("1700-01-01") and df.index[-1] == pd.Timestamp("1988-01-01")
+    assert 'Column "YEAR" holds years' in warnings_of(df)
+
+
+def test_yyyymmdd_integers_become_the_index():
+    days = pd.date_range("1958-03-29", periods=150, freq="7D")  # weekly CO2 readings
+    df = load(_csv("date,co2", ((f"{day:%Y%m%d}", 316 + i / 100) for i, day in enumerate(days))))
+    assert list(df.columns) == ["co2"]
+    assert list(df.index) == list(days)
+    assert df.attrs["warnings"] == [
+        'Column "date" holds dates written as YYYYMMDD numbers, so it became the time index instead of a series.']
+
+
+def test_yyyymm_integers_become_the_index():
+    months = pd.date_range("1926-07-01", periods=30, freq="MS")
+    df = load(_csv("date,returns", ((f"{month:%Y%m}", i % 5 - 2) for i, month in enumerate(months))))
+    assert list(df.index) == list(months) and list(df.columns) == ["returns"]
+    assert 'Column "date" holds months written as YYYYMM numbers, so it became the time index (each month dated ' \
+           "by its first day) instead of a series." in df.attrs["warnings"]
+
+
+def test_year_and_quarter_columns_together_become_the_index():
+    quarters = pd.date_range("1959-01-01", periods=203, freq="QS")  # the US macro data's layout
+    rows = ((f"{q.year}.0", f"{q.quarter}.0", 2700 + i, 28 + i / 10) for i, q in enumerate(quarters))
+    df = load(_csv("year,quarter,realgdp,cpi", rows))
+    assert list(df.columns) == ["realgdp", "cpi"]
+    assert list(df.index) == list(quarters) and df.index.name == "year"
+    assert df.attrs["warnings"] == [
+        'Columns "year" and "quarter" hold years and quarters, so together they became the time index '
+        "(each quarter dated by its first day) instead of series."]
+
+
+def test_year_and_month_columns_together_become_the_index():
+    months = pd.date_range("2000-01-01", periods=40, freq="MS")
+    df = load(_csv("Year,Month,orders", ((m.year, m.month, 90 + i) for i, m in enumerate(months))))
+    assert list(df.index) == list(months) and list(df.columns) == ["orders"]
+    assert 'Columns "Year" and "Month" hold years and months' in warnings_of(df)
+
+
+@pytest.mark.parametrize("spelling, first, second", [
+    ("{y}Q{q}", "1974Q1", "1974Q2"),
+    ("{y}-Q{q}", "1974-Q1", "1974-Q2"),
+    ("{y} Q{q}", "1974 Q1", "1974 Q2"),
+    ("Q{q} {y}", "Q1 1974", "Q2 1974"),
+    ("{y}:Q{q}", "1974:Q1", "1974:Q2"),
+])
+def test_quarters_in_several_spellings_become_the_index(spelling, first, second):
+    quarters = pd.date_range("1974-01-01", periods=12, freq="QS")
+    codes = [spelling.format(y=q.year, q=q.quarter) for q in quarters]
+    assert codes[:2] == [first, second]
+    df = load(_csv("period,m2", ((code, i) for i, code in enumerate(codes))))  # like the Danish money data
+    assert list(df.index) == list(quarters) and list(df.columns) == ["m2"]
+    assert df.attrs["warnings"] == []  # a text column read as time was never a series: nothing to report
+
+
+@pytest.mark.parametrize("spelling", ["%b-%-d-%Y", "%Y-%m", "%YM%m", "%b %Y", "%B %Y", "%Y-%m-%d"])
+def test_months_in_several_spellings_become_the_index(spelling):
+    months = pd.date_range("1995-01-01", periods=14, freq="MS")  # like the electrical equipment orders
+    df = load(_csv("date,orders", ((f"{m:{spelling}}", i) for i, m in enumerate(months))))
+    assert list(df.index) == list(months), spelling
+
+
+@pytest.mark.parametrize("spelling", ["%d.%m.%Y", "%m/%d/%Y", "%Y/%m/%d", "%d %b %Y", "%Y%m%d"])
+def test_days_in_several_spellings_become_the_index(spelling):
+    days = pd.date_range("1995-01-25", periods=14, freq="D")  # days past the 12th tell day from month
+    df = load(_csv("date,orders", ((f"{d:{spelling}}", i) for i, d in enumerate(days))))
+    assert list(df.index) == list(days), spelling
+
+
+@pytest.mark.parametrize("header, rows, why", [
+    ("year,v", [(1990, 1), (1989, 2), (1991, 3)], "not increasing"),
+    ("year,v", [(1, 1), (2, 2), (3, 3)], "years since the start, not calendar years"),
+    ("year,v", [(1990, 1), ("", 2), (1992, 3)], "a year is missing"),
+    ("year,v", [(1990.5, 1), (1991.5, 2)], "not whole years"),
+    ("date,v", [(19580329, 1), (19580231, 2), (19580412, 3)], "30 February is no date"),
+    ("date,v", [(19581301, 1), (19581401, 2)], "no month 13"),
+    ("count,v", [(1990, 1), (1991, 2), (1992, 3)], "increasing, but the name says nothing of time"),
+    ("year,quarter,v", [(1990, 1, 1), (1990, 5, 2), (1991, 1, 3)], "no quarter 5"),
+    ("year,quarter,v", [(1990, 2, 1), (1990, 1, 2), (1991, 1, 3)], "quarters out of order"),
+])
+def test_columns_that_only_may_be_time_stay_series(header, rows, why):
+    df = load(_csv(header, rows))
+    assert list(df.columns) == header.split(","), why
+    assert isinstance(df.index, pd.RangeIndex) and df.attrs["time_column"] is None, why
+    assert "time index" not in warnings_of(df), why
+
+
+def test_a_year_column_alone_stays_a_series():
+    df = load(_csv("year", [(1990,), (1991,), (1992,)]))
+    assert list(df.columns) == ["year"] and isinstance(df.index, pd.RangeIndex)
+
+
+def test_a_text_date_column_wins_over_a_year_column():
+    df = load("date,year,v\n2024-01-01,2024,1\n2025-01-01,2025,2\n")
+    assert df.index.name == "date" and list(df.columns) == ["year", "v"]
+
+
+# --- choosing the time column --------------------------------------------------------------
+
+
+def test_no_time_column_keeps_year_and_quarter_as_series():
+    text = _csv("year,quarter,gdp", [(1959, 1, 10), (1959, 2, 11), (1959, 3, 12)])
+    df = load(text, time_column=None)
+    assert list(df.columns) == ["year", "quarter", "gdp"] and isinstance(df.index, pd.RangeIndex)
+    np.testing.assert_array_equal(df["year"].to_numpy(), np.float32([1959, 1959, 1959]))
+    assert df.attrs["warnings"] == [] and df.attrs["time_column"] is None
+
+
+def test_no_time_column_drops_a_date_text_column_and_says_so():
+    df = load(PLAIN, time_column=None)
+    assert list(df.columns) == ["a", "b"] and isinstance(df.index, pd.RangeIndex)
+    assert df.attrs["warnings"] == ['Column "date" holds dates, but no time column was chosen, so it was dropped.']
+
+
+def test_a_chosen_number_column_becomes_the_index_whatever_its_name():
+    df = load(_csv("t,v", [(1990, 1), (1991, 2), (1992, 3)]), time_column="t")
+    assert list(df.index) == list(pd.to_datetime(["1990-01-01", "1991-01-01", "1992-01-01"]))
+    assert 'Column "t" holds years' in warnings_of(df)
+
+
+def test_a_chosen_date_column_replaces_the_detected_one():
+    df = load("a,stamp,other\n1,2024-01-01,2023-05-05\n2,2024-01-02,2023-05-06\n", time_column="other")
+    assert df.index.name == "other" and list(df.index) == list(pd.to_datetime(["2023-05-05", "2023-05-06"]))
+    assert 'Column "stamp" also holds dates; only "other" is used as the time index, so it was dropped.' \
+        in df.attrs["warnings"]
+
+
+def test_a_chosen_year_column_takes_its_quarter_column_along():
+    df = load(_csv("year,quarter,gdp", [(1959, 1, 10), (1959, 2, 11)]), time_column="year")
+    assert list(df.index) == list(pd.to_datetime(["1959-01-01", "1959-04-01"])) and list(df.columns) == ["gdp"]
+
+
+@pytest.mark.parametrize("text, column, match", [
+    (_csv("year,flow", [(1871, 1120), (1872, 1160), (1873, 963)]), "flow",
+     'Column "flow" cannot be the time index because its values do not increase from row to row; a time column '
+     "holds dates, or years, YYYYMM months or YYYYMMDD dates as whole numbers that increase row by row."),
+    (_csv("year,flow", [(1871, 20), (1872, 160), (1873, 963)]), "flow",
+     "because its values are not years from 1000 to 2200, YYYYMM months or YYYYMMDD dates"),
+    (_csv("year,flow", [(1871, 2.5), (1872, 3), (1873, 4)]), "flow", "because not all of its values are whole"),
+    (_csv("year,flow", [(1871, 2000), (1872, ""), (1873, 2002)]), "flow", "because some of its values are missing"),
+    ("city,v\nparis,1\nrome,2\n", "city", 'Column "city" cannot be the time index because its text does not read '
+                                         "as dates"),
+    ("empty,v\n,1\n,2\n", "empty", "because it has no values"),
+    (PLAIN, "nope", 'The file has no column called "nope"; choose one of its columns, or none.'),
+    (_csv("year", [(1990,), (1991,)]), "year",
+     'With "year" as the time index no column of numbers is left to be a series; choose no time column'),
+])
+def test_a_column_that_cannot_be_the_time_index_is_refused_with_the_reason(text, column, match):
+    with pytest.raises(DataError, match=re.escape(match)) as caught:
+        load_csv(text.encode(), time_column=column)
+    assert_clean_refusal(caught.value)

@@ -94,3 +94,59 @@ def test_clean_numeric_frames_round_trip(names, n_rows, data, sep):
     assert list(df.columns) == names
     np.testing.assert_array_equal(df.to_numpy(), values)
     assert df.attrs["warnings"] == []
+
+
+def load_with_time_column_or_refuse(raw, time_column):
+    try:
+        df = load_csv(raw, time_column=time_column)
+    except DataError as error:
+        assert_clean_refusal(error)
+        return None
+    assert_contract(df)
+    return df
+
+
+@st.composite
+def calendar_like_column(draw, n_rows):
+    """A column as public data sets hold time: years, quarters, YYYYMMDD days, period codes, or noise."""
+    kind = draw(st.sampled_from(["years", "quarters", "days", "codes", "noise"]))
+    if kind == "years":
+        steps = draw(st.lists(st.integers(0, 1), min_size=n_rows, max_size=n_rows))
+        values = list(draw(st.integers(995, 2200)) + np.cumsum(steps))
+    elif kind == "quarters":
+        values = [(draw(st.integers(0, 3)) + i) % 4 + 1 for i in range(n_rows)]
+    elif kind == "days":
+        days = pd.date_range(draw(st.sampled_from(["1958-03-29", "1999-12-30"])), periods=n_rows,
+                             freq=draw(st.sampled_from(["D", "7D", "MS"])))
+        values = [int(f"{day:%Y%m%d}") for day in days]
+    elif kind == "codes":
+        values = [str(p) for p in pd.period_range("1974Q1", periods=n_rows, freq="Q")]
+    else:
+        values = draw(st.lists(st.floats(allow_nan=True, allow_infinity=False), min_size=n_rows, max_size=n_rows))
+    if values and draw(st.booleans()):  # spoil one value now and then
+        values[draw(st.integers(0, n_rows - 1))] = draw(st.sampled_from([None, 13, 19580231, "x", 1.5]))
+    return values
+
+
+@FAST
+@given(
+    st.lists(st.sampled_from(["year", "YEAR", "quarter", "month", "date", "period", "t", "v"]), min_size=1,
+             max_size=4),
+    st.integers(min_value=1, max_value=10),
+    st.data(),
+)
+def test_any_chosen_time_column_becomes_the_index_or_is_refused(names, n_rows, data):
+    """Calendar-like columns mixed at random; then each column in turn (and none) is chosen as the time column."""
+    frame = pd.DataFrame({i: data.draw(calendar_like_column(n_rows)) for i in range(len(names))})
+    frame.columns = names
+    raw = frame.to_csv(index=False).encode()
+    detected = load_or_refuse(raw)
+    if detected is None:
+        return
+    for choice in [None, *detected.attrs["file_columns"]]:
+        df = load_with_time_column_or_refuse(raw, choice)
+        if df is not None:
+            assert df.attrs["time_column"] == choice
+    if detected.attrs["time_column"] is not None:  # the detected column, chosen, gives the same frame
+        chosen = load_csv(raw, time_column=detected.attrs["time_column"])
+        pd.testing.assert_frame_equal(chosen, detected)

@@ -5,12 +5,13 @@ home page can load data without importing a deep-learning framework.
 """
 
 from explorer.data.errors import DataError
-from explorer.data.loader import MAX_BYTES, MAX_COLUMNS, MAX_ROWS, load_csv
+from explorer.data.loader import DETECT, MAX_BYTES, MAX_COLUMNS, MAX_ROWS, load_csv
 from explorer.data.samples import SAMPLES, load_sample
 from explorer.data.synthetic import synthetic
 from explorer.data.windows import Windows, windows
 
 __all__ = [
+    "DETECT",
     "DataError",
     "MAX_BYTES",
     "MAX_COLUMNS",

@@ -3,8 +3,9 @@
 `load_csv` accepts a path, bytes or a binary file-like object and returns a
 DataFrame whose columns are float32 series with unique string names and only
 finite values, indexed by a sorted, duplicate-free DatetimeIndex when the file
-has a date/time column and by a RangeIndex otherwise. Every change made on the
-way (columns dropped, gaps filled, rows sorted, values clipped) is described in
+has a time column (dates, periods, or numbers such as years or YYYYMMDD) and by
+a RangeIndex otherwise. Every change made on the way (columns dropped, a column
+made the time index, gaps filled, rows sorted, values clipped) is described in
 plain sentences in `df.attrs["warnings"]`. Anything that cannot be turned into
 such a frame raises `DataError`; no other exception escapes.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from explorer.data import calendar
 from explorer.data.errors import DataError
 
 MAX_BYTES = 200 * 1024 * 1024
@@ -66,10 +68,19 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # Control characters other than tab and line breaks: common in binary data, rare in text.
 _BINARY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_DATE_WORDS = ("date", "time", "timestamp", "datetime", "day", "month", "period", "ds")
+_DATE_WORDS = ("date", "time", "timestamp", "datetime", "day", "month", "year", "yr", "period", "ds")
 
 
-def load_csv(source, name: str | None = None) -> pd.DataFrame:
+class _Detect:
+    def __repr__(self) -> str:
+        return "DETECT"
+
+
+DETECT = _Detect()
+"""`load_csv(time_column=DETECT)`, the default: use the column that holds time, if one clearly does."""
+
+
+def load_csv(source, name: str | None = None, time_column: str | None | _Detect = DETECT) -> pd.DataFrame:
     """Read a CSV into float32 series with a time or row index.
 
     Args:
@@ -78,13 +89,19 @@ def load_csv(source, name: str | None = None) -> pd.DataFrame:
             from its start).
         name: a short human name for `df.attrs["source"]`; defaults to the
             file name, or "uploaded data" for bytes.
+        time_column: which column becomes the time index: `DETECT` (the
+            default) finds it, a column name chooses it, None keeps every
+            number column a series and numbers the rows.
 
     Returns:
         A DataFrame of float32 columns with unique string names and only
         finite values. Its index is a sorted, duplicate-free DatetimeIndex
-        named after the date column when one is found, else a RangeIndex.
+        named after the time column when there is one, else a RangeIndex.
         `df.attrs["warnings"]` lists, as plain sentences, every change made
-        to the data; `df.attrs["source"]` holds the name.
+        to the data; `df.attrs["source"]` holds the name,
+        `df.attrs["time_column"]` the time column's name (None without one)
+        and `df.attrs["file_columns"]` the names of all the file's columns,
+        any of which may be passed as `time_column`.
 
     Raises:
         DataError: whenever the input cannot become such a frame; the message
@@ -101,10 +118,18 @@ def load_csv(source, name: str | None = None) -> pd.DataFrame:
     - Header: the first line is a header unless it holds only numbers and
       dates. Title lines of a single field above the table are skipped.
     - Columns: mostly-numeric columns are kept (other entries become
-      missing); the first date/time column becomes the index; text, empty
-      and further date columns are dropped; an unnamed column that only
+      missing); the time column becomes the index; text, empty and further
+      date columns are dropped; an unnamed column that only
       numbers the rows (a saved pandas index) is dropped; blank names become
       `column_<position>` and repeated names get a `_2`, `_3`... suffix.
+    - Time column: the first text column that reads as dates or periods
+      (2024-01-31, 31.01.2024, Jan-1-1995, 1974Q1, 1974 Q1, 1995M01...),
+      names saying date or time tried first. Failing that, a number column
+      whose name says time (year, date, period...) and that holds, with no
+      gaps and increasing row by row, years (1000-2200; with a "quarter" or
+      "month" column beside it, the two together), YYYYMM months or
+      YYYYMMDD dates; it stops being a series (reported), unless it is the
+      only number column. A period is dated by its first day.
     - Rows: rows without a readable date are dropped, rows are sorted by
       time, and rows sharing a timestamp are averaged.
     - Values: infinities become missing; finite values beyond the float32
@@ -121,7 +146,7 @@ def load_csv(source, name: str | None = None) -> pd.DataFrame:
     """
     try:
         raw, default_name = _read_bytes(source)
-        return _Loader(raw, name or default_name).run()
+        return _Loader(raw, name or default_name, time_column).run()
     except DataError:
         raise
     except MemoryError as error:
@@ -204,9 +229,10 @@ class _NotUtf8(Exception):
 class _Loader:
     """One pass from raw bytes to the cleaned frame, collecting warnings on the way."""
 
-    def __init__(self, raw: bytes, name: str):
+    def __init__(self, raw: bytes, name: str, time_column: str | None | _Detect):
         self.raw = raw
         self.name = name
+        self.time_column = time_column
         self.warnings: list[str] = []
 
     def run(self) -> pd.DataFrame:
@@ -386,6 +412,8 @@ class _Loader:
         result = self._fill_gaps(values)
         result.attrs["warnings"] = self.warnings
         result.attrs["source"] = self.name
+        result.attrs["time_column"] = time_name
+        result.attrs["file_columns"] = [n for n in names if n is not False]
         return result
 
     def _drop_row_number_column(self, frame: pd.DataFrame, names: list[str | None]) -> list[str | None]:
@@ -428,34 +456,41 @@ class _Loader:
         return unique
 
     def _classify_columns(self, frame, names):
-        """Numeric columns as one float64 frame, the parsed time column, and its name; the rest is dropped."""
+        """Numeric columns as one float64 frame, the time stamps, and the time column's name; the rest is dropped."""
         kept = [p for p, n in enumerate(names) if n is not False]
+        self._check_time_choice(names)
         dtypes = frame.dtypes
         plain = {p for p in kept if _is_numeric(dtypes.iloc[p])}
         converted: dict[int, pd.Series] = {}
         time_index = None
         time_name = None
-        dropped_text, dropped_empty, extra_dates = [], [], []
+        dropped_text, dropped_empty, other_dates = [], [], []
         # Text columns, those whose name says date/time first (the preferred time index).
         for position in sorted((p for p in kept if p not in plain), key=lambda p: not _sounds_like_time(names[p])):
             column = frame[position]
             name = names[position]
             present = column.dropna()
+            may_index = time_index is None and self._may_index(name)
             if len(present) == 0:
+                self._refuse_if_chosen(name, "it has no values")
                 dropped_empty.append(name)
                 continue
             as_number = self._as_number(column, present, name)
             if as_number is not None:
                 converted[position] = as_number
-            elif time_index is None and (parsed := _as_datetime(column, present)) is not None:
+            elif may_index and (parsed := _as_datetime(column, present)) is not None:
                 time_index, time_name = parsed, name
-            elif time_index is not None and _as_datetime(head := present.head(_PROBE_VALUES), head) is not None:
-                extra_dates.append(name)
+            elif not may_index and _as_datetime(head := present.head(_PROBE_VALUES), head) is not None:
+                other_dates.append(name)
             else:
+                self._refuse_if_chosen(name, "its text does not read as dates")
                 dropped_text.append(name)
-        numeric = sorted(plain | converted.keys())
-        columns = (converted[p] if p in converted else frame[p] for p in numeric)
-        values = pd.DataFrame(self._float32_matrix(columns, len(frame)), columns=[names[p] for p in numeric])
+        numeric = {p: converted[p] if p in converted else frame[p] for p in sorted(plain | converted.keys())}
+        if time_index is None and (found := self._number_time(numeric, names)) is not None:
+            time_index, time_name, used = found
+            numeric = {p: column for p, column in numeric.items() if p not in used}
+        values = pd.DataFrame(self._float32_matrix(numeric.values(), len(frame)),
+                              columns=[names[p] for p in numeric])
         if dropped_text:
             self.warnings.append(
                 f"{_plural(len(dropped_text), 'Column', 'Columns')} {_quote_list(dropped_text)} "
@@ -468,18 +503,92 @@ class _Loader:
                 f"{_plural(len(dropped_empty), 'has', 'have')} no usable values and "
                 f"{_plural(len(dropped_empty), 'was', 'were')} dropped."
             )
-        if extra_dates:
-            self.warnings.append(
-                f"{_plural(len(extra_dates), 'Column', 'Columns')} {_quote_list(extra_dates)} also "
-                f"{_plural(len(extra_dates), 'holds', 'hold')} dates; only \"{time_name}\" is used "
-                f"as the time index, so {_plural(len(extra_dates), 'it was', 'they were')} dropped."
-            )
+        if other_dates:
+            self._note_unused_dates(other_dates, time_name)
         if not numeric:
             raise DataError(
                 "No column in this file holds numbers; the data needs at least one numeric column "
                 "(and optionally a date or time column)."
             )
         return values, time_index, time_name
+
+    def _check_time_choice(self, names) -> None:
+        """A chosen time column has to be in the file."""
+        chosen = self.time_column
+        if isinstance(chosen, str) and chosen not in names:
+            raise DataError(f'The file has no column called "{chosen}"; choose one of its columns, or none.')
+
+    def _may_index(self, name: str) -> bool:
+        """Whether column `name` may become the time index: any column when detecting, else only the chosen one."""
+        return self.time_column is DETECT or name == self.time_column
+
+    def _refuse_if_chosen(self, name: str, reason: str) -> None:
+        if name == self.time_column:
+            raise DataError(
+                f'Column "{name}" cannot be the time index because {reason}; a time column holds dates, '
+                f"or years, YYYYMM months or YYYYMMDD dates as whole numbers that increase row by row."
+            )
+
+    def _number_time(self, numeric: dict[int, pd.Series], names) -> tuple[pd.Series, str, set[int]] | None:
+        """Time held in number columns: the stamps, the time column's name and the positions it used.
+
+        When detecting, only columns whose name says time are tried, and only while another column
+        stays to be a series; a chosen column is tried whatever its name.
+        """
+        if self.time_column is None:
+            return None
+        if self.time_column is DETECT:
+            candidates = [p for p in numeric if _sounds_like_time(names[p])]
+        else:
+            candidates = [p for p in numeric if names[p] == self.time_column]
+        partners = [(months, p) for p in numeric if (months := calendar.subperiod_months(names[p])) is not None]
+        for position in candidates:
+            values = numeric[position].to_numpy(dtype=np.float64)
+            others = [(p, months, numeric[p].to_numpy(dtype=np.float64))
+                      for months, p in sorted(partners) if p != position]
+            found = calendar.read_numbers(values, others)
+            if found is None:
+                self._refuse_if_chosen(names[position], calendar.why_not_numbers(values))
+                continue
+            used = {position} if found.partner is None else {position, found.partner}
+            if len(used) == len(numeric):
+                if self.time_column is DETECT:
+                    continue
+                raise DataError(
+                    f'With "{names[position]}" as the time index no column of numbers is left to be a series; '
+                    "choose no time column to keep it as one."
+                )
+            partner = [] if found.partner is None else [names[found.partner]]
+            self._note_number_time(found, [names[position], *partner])
+            return pd.Series(found.stamps), names[position], used
+        return None
+
+    def _note_number_time(self, found: calendar.NumberTime, columns: list[str]) -> None:
+        dated = f" ({found.dated})" if found.dated else ""
+        if len(columns) == 1:
+            self.warnings.append(
+                f'Column "{columns[0]}" holds {found.holds}, so it became the time index{dated} '
+                "instead of a series."
+            )
+        else:
+            self.warnings.append(
+                f'Columns "{columns[0]}" and "{columns[1]}" hold {found.holds}, so together they became '
+                f"the time index{dated} instead of series."
+            )
+
+    def _note_unused_dates(self, names: list[str], time_name: str | None) -> None:
+        columns = f"{_plural(len(names), 'Column', 'Columns')} {_quote_list(names)}"
+        they = _plural(len(names), "it was", "they were")
+        if time_name is None:
+            self.warnings.append(
+                f"{columns} {_plural(len(names), 'holds', 'hold')} dates, but no time column was chosen, "
+                f"so {they} dropped."
+            )
+        else:
+            self.warnings.append(
+                f"{columns} also {_plural(len(names), 'holds', 'hold')} dates; only \"{time_name}\" is used "
+                f"as the time index, so {they} dropped."
+            )
 
     def _as_number(self, column: pd.Series, present: pd.Series, name: str):
         """The column as float64 when most of its values are numbers, else None."""
@@ -755,15 +864,20 @@ def _as_datetime(column: pd.Series, present: pd.Series):
         return None
     if (probe.str.len() != present.head(_PROBE_VALUES).astype(str).str.len()).any():
         column = column.str.strip()
-    for fmt in (None, "mixed"):
-        if _to_datetime(probe, fmt).notna().mean() >= 0.8:
-            parsed = _to_datetime(column, fmt)
+    for parse in (_to_datetime, _to_mixed_datetime, calendar.period_stamps):
+        if parse(probe).notna().mean() >= 0.8:
+            parsed = parse(column)
             if parsed.notna().sum() >= 0.8 * len(present):
                 return parsed.reset_index(drop=True)
     return None
 
 
-def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
+def _to_mixed_datetime(values: pd.Series) -> pd.Series:
+    """Dates whose format changes from row to row."""
+    return _to_datetime(values, "mixed")
+
+
+def _to_datetime(values: pd.Series, fmt: str | None = None) -> pd.Series:
     if fmt is None and (fast := _arrow_iso_datetime(values)) is not None:
         return fast
     with warnings.catch_warnings():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from explorer.data.errors import DataError
-from explorer.data.loader import load_csv
+from explorer.data.loader import DETECT, load_csv
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -22,14 +22,15 @@ SAMPLES = {
 """Name -> one-line description of every bundled sample."""
 
 
-def load_sample(name: str) -> pd.DataFrame:
+def load_sample(name: str, time_column=DETECT) -> pd.DataFrame:
     """Load a bundled sample by name, as `load_csv` would load its CSV.
 
     Args:
         name: a key of `SAMPLES`.
+        time_column: as for `load_csv` (by default its date column).
 
     Returns:
-        A float32 DataFrame with a DatetimeIndex; `attrs["source"]` is `name`.
+        A float32 DataFrame, by default with a DatetimeIndex; `attrs["source"]` is `name`.
 
     Raises:
         DataError: the name is unknown (the message lists the known names) or
@@ -48,4 +49,4 @@ def load_sample(name: str) -> pd.DataFrame:
         raise DataError(
             f"The sample file {path.name} is missing from {SAMPLE_DIR}; reinstall kflayers from its repository."
         )
-    return load_csv(path, name=name)
+    return load_csv(path, name=name, time_column=time_column)

@@ -6,12 +6,19 @@ it. A page opened directly in a fresh session has no choices yet and gets the
 defaults (the first bundled sample). An uploaded file is kept, already
 parsed, in the session, so it stays in use on every page until another
 upload succeeds; a file the loader refuses changes nothing.
+
+A CSV (sample or upload) is read first with the time column the loader finds;
+the time column setting can then name another column, or none. It belongs to
+the data it was made for: new data starts again from its own detected column.
+A column that cannot be the time index is explained and the data stays as
+first read.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -34,9 +41,14 @@ SYNTHETIC_STEPS = 1000
 
 # Keys of the shared settings (also their names in links).
 SOURCE, SAMPLE, SYNTHETIC_SEED, SYNTHETIC_SERIES = "source", "sample", "synthetic_seed", "synthetic_series"
+TIME_COLUMN = "time_column"
 SERIES, WINDOW, BATCH, SEED = "series", "window", "batch", "seed"
+NO_TIME_COLUMN = ""
+"""The time column setting's value for none (no column name is empty)."""
 _UPLOAD = "_kf_upload"
 _UPLOAD_ERROR = "_kf_upload_error"
+_UPLOAD_TIME = "_kf_upload_time"  # the upload read with a chosen time column: (data key, choice, frame or refusal)
+_TIME_FOR = "_kf_time_column_for"  # key of the data the time column setting was made for
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -52,6 +64,29 @@ class Dataset:
     key: str
     label: str
     frame: pd.DataFrame
+
+    @property
+    def notes(self) -> list[str]:
+        """What the loader changed in the data (empty for generated data)."""
+        return self.frame.attrs.get("warnings", [])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Upload:
+    """An uploaded file that loaded: its bytes (to read again with another time column) and the data read."""
+
+    file_id: str
+    raw: bytes
+    dataset: Dataset
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _InUse:
+    """The data in use; for a CSV also the data as first read and why a chosen time column was not used."""
+
+    dataset: Dataset
+    first_read: Dataset | None = None
+    refusal: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -71,6 +106,11 @@ class Current:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _sample(name: str) -> pd.DataFrame:
     return load_sample(name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _sample_with_time_column(name: str, time_column: str | None) -> pd.DataFrame:
+    return load_sample(name, time_column=time_column)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -103,6 +143,31 @@ def data_controls() -> None:
                             help="The same seed gives the same series.")
     else:
         _upload_control()
+    in_use = _in_use()
+    if in_use.first_read is not None:
+        _time_column_control(in_use)
+
+
+def _time_column_control(in_use: _InUse) -> None:
+    """Which column is the time index, or none; a column that cannot be one is explained."""
+    first_read = in_use.first_read.frame
+    detected = _time_choice_of(first_read)
+
+    def label(column: str) -> str:
+        if column == NO_TIME_COLUMN:
+            return "none: number the rows"
+        return f"{column} (detected)" if column == detected else column
+
+    controls.select(
+        "Time column", TIME_COLUMN, [NO_TIME_COLUMN, *first_read.attrs["file_columns"]], detected,
+        format_func=label,
+        help="The column that says when each row was measured: it becomes the time axis instead of a series. "
+             "The loader picks one when it finds dates, years (with a quarter or month column beside them) or "
+             "YYYYMMDD numbers; choose none to keep every number column as a series.")
+    if in_use.refusal:
+        show.error(in_use.refusal)
+        kept = f'with "{detected}" as the time column' if detected else "with no time column"
+        st.info(show.plain(f"The data stays as first read, {kept}."))
 
 
 def _upload_control() -> None:
@@ -121,13 +186,15 @@ def _upload_control() -> None:
         except DataError as problem:
             st.session_state[_UPLOAD_ERROR] = (uploaded.file_id, str(problem))
         else:
-            digest = hashlib.sha256(uploaded.getvalue()).hexdigest()[:16]
-            st.session_state[_UPLOAD] = (uploaded.file_id, Dataset(f"upload:{digest}", uploaded.name, frame))
+            raw = uploaded.getvalue()
+            digest = hashlib.sha256(raw).hexdigest()[:16]
+            dataset = Dataset(f"upload:{digest}", uploaded.name, frame)
+            st.session_state[_UPLOAD] = _Upload(uploaded.file_id, raw, dataset)
             st.session_state.pop(_UPLOAD_ERROR, None)
     if uploaded is not None and uploaded.file_id == _error_id():
         show.error(st.session_state[_UPLOAD_ERROR][1])
         if _UPLOAD in st.session_state:
-            st.info("Still using your previous file, " + show.plain(st.session_state[_UPLOAD][1].label) + ".")
+            st.info("Still using your previous file, " + show.plain(st.session_state[_UPLOAD].dataset.label) + ".")
 
 
 def current() -> Current:
@@ -136,7 +203,7 @@ def current() -> Current:
     Draws an error and stops the page when the batch cannot be made (the
     controls' ranges prevent that for every data set that loaded).
     """
-    dataset = _dataset()
+    dataset = _in_use().dataset
     frame = dataset.frame
     columns = list(frame.columns)
     series = controls.multiselect(
@@ -161,28 +228,75 @@ def current() -> Current:
     return Current(dataset, batch, seed)
 
 
-def _dataset() -> Dataset:
+def _in_use() -> _InUse:
     """The data set the settings point at (the chosen sample while no upload has succeeded)."""
     source = state.ensure(SOURCE, "sample", lambda v: v in SOURCES)
     state.share(SOURCE)
     if source == "upload" and _UPLOAD in st.session_state:
-        return st.session_state[_UPLOAD][1]
+        upload = st.session_state[_UPLOAD]
+        return _with_time_column(upload.dataset, lambda choice: _upload_with_time_column(upload, choice))
     if source == "synthetic":
         n_series = state.ensure(SYNTHETIC_SERIES, 6, lambda v: type(v) is int and 3 <= v <= 12)
         seed = state.ensure(SYNTHETIC_SEED, 0, lambda v: type(v) is int and 0 <= v < 2**31)
         state.share(SYNTHETIC_SERIES)
         state.share(SYNTHETIC_SEED)
-        return Dataset(f"synthetic:{n_series}:{seed}", f"synthetic series (seed {seed})", _synthetic(n_series, seed))
+        return _InUse(Dataset(f"synthetic:{n_series}:{seed}", f"synthetic series (seed {seed})",
+                              _synthetic(n_series, seed)))
     name = state.ensure(SAMPLE, DEFAULT_SAMPLE, lambda v: v in SAMPLES)
     state.share(SAMPLE)
-    return Dataset(f"sample:{name}", f"sample {name}", _sample(name))
+    first_read = Dataset(f"sample:{name}", f"sample {name}", _sample(name))
+    if source == "upload":  # the sample only stands in until a file loads: its time column is not the file's
+        return _InUse(first_read)
+    return _with_time_column(first_read, lambda choice: _sample_with_time_column(name, choice))
 
 
-def upload_warnings() -> list[str]:
-    """What the loader changed in the uploaded data in use (empty for samples)."""
-    if st.session_state.get(SOURCE) == "upload" and _UPLOAD in st.session_state:
-        return st.session_state[_UPLOAD][1].frame.attrs.get("warnings", [])
-    return []
+def _with_time_column(first_read: Dataset, read: Callable[[str | None], pd.DataFrame]) -> _InUse:
+    """`first_read` read again with the chosen time column (`read` does it), or as it is when that fails."""
+    choice = _time_column_setting(first_read)
+    if choice == _time_choice_of(first_read.frame):
+        return _InUse(first_read, first_read)
+    try:
+        frame = read(choice or None)
+    except DataError as problem:
+        return _InUse(first_read, first_read, str(problem))
+    if len(frame) < MIN_ROWS:
+        return _InUse(first_read, first_read, f'With "{choice}" as the time column the data has {len(frame)} rows; '
+                                              f"the layers need at least {MIN_ROWS}, so choose another.")
+    return _InUse(Dataset(f"{first_read.key}|time:{choice}", first_read.label, frame), first_read)
+
+
+def _time_column_setting(first_read: Dataset) -> str:
+    """The time column setting for this data: the link's or the session's, else the column the loader found."""
+    if st.session_state.get(_TIME_FOR, first_read.key) != first_read.key:
+        # New data: the choice made for the last one does not carry over, in the session or the link.
+        st.session_state.pop(TIME_COLUMN, None)
+        if TIME_COLUMN in st.query_params:
+            del st.query_params[TIME_COLUMN]
+    st.session_state[_TIME_FOR] = first_read.key
+    columns = first_read.frame.attrs["file_columns"]
+    choice = state.ensure(TIME_COLUMN, _time_choice_of(first_read.frame),
+                          lambda v: v == NO_TIME_COLUMN or v in columns)
+    state.share(TIME_COLUMN)
+    return choice
+
+
+def _time_choice_of(frame: pd.DataFrame) -> str:
+    """The time column setting that gives `frame`."""
+    return frame.attrs["time_column"] or NO_TIME_COLUMN
+
+
+def _upload_with_time_column(upload: _Upload, choice: str | None) -> pd.DataFrame:
+    """The upload read again with another time column, kept for the next runs (a refusal too)."""
+    memo = st.session_state.get(_UPLOAD_TIME)
+    if memo is None or memo[:2] != (upload.dataset.key, choice):
+        try:
+            result = load_csv(upload.raw, name=upload.dataset.label, time_column=choice)
+        except DataError as problem:
+            result = str(problem)
+        st.session_state[_UPLOAD_TIME] = memo = (upload.dataset.key, choice, result)
+    if isinstance(memo[2], str):
+        raise DataError(memo[2])
+    return memo[2]
 
 
 def waiting_for_upload() -> bool:
@@ -191,7 +305,7 @@ def waiting_for_upload() -> bool:
 
 
 def _upload_id() -> str | None:
-    return st.session_state[_UPLOAD][0] if _UPLOAD in st.session_state else None
+    return st.session_state[_UPLOAD].file_id if _UPLOAD in st.session_state else None
 
 
 def _error_id() -> str | None:
