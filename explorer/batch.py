@@ -57,6 +57,8 @@ def make_batch(frame: pd.DataFrame, series: list[str], input_size: int, size: in
 def _labels(index: pd.Index) -> tuple[str, ...]:
     """Index labels as short text: dates without a time of day when every time is midnight."""
     if isinstance(index, pd.DatetimeIndex) and (index == index.normalize()).all():
+        if len(index) and ((index.month == 1) & (index.day == 1)).all():
+            return tuple(index.strftime("%Y"))  # a yearly index (a year column read as time)
         return tuple(index.strftime("%Y-%m-%d"))
     return tuple(str(label) for label in index)
 

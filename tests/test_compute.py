@@ -282,3 +282,10 @@ def test_mixer_glue_masks_and_attention_map_agree_with_the_layer():
     assert not scores[:, 1].any() and not scores[:, :, 1].any()
     importance = compute.trace_arrays(layer, inputs, training=False, seed=0, mask=mask)["importance"]
     np.testing.assert_allclose(scores.sum(1) / 2, importance, atol=1e-6)
+
+
+def test_make_batch_labels_a_yearly_index_by_its_years_and_a_quarterly_one_by_its_days():
+    years = pd.DataFrame({"flow": np.arange(6.0)}, index=pd.to_datetime([f"{y}-01-01" for y in range(1871, 1877)]))
+    assert make_batch(years, ["flow"], input_size=3, size=2).labels == ("1871", "1874")
+    quarters = pd.DataFrame({"gdp": np.arange(6.0)}, index=pd.date_range("1959-01-01", periods=6, freq="QS"))
+    assert make_batch(quarters, ["gdp"], input_size=3, size=2).labels == ("1959-01-01", "1959-10-01")
