@@ -77,9 +77,7 @@ def check(frame: pd.DataFrame, settings: Settings) -> float:
     from explorer.training import chronological_split  # loads TensorFlow
 
     target_index = list(settings.series).index(settings.target)
-    split = chronological_split(frame, target_index, settings.input_size, settings.horizon)
-    last_value = split.x_val[:, -1, target_index : target_index + 1]
-    return float(np.mean((last_value - split.y_val) ** 2))
+    return chronological_split(frame, settings.input_size, settings.horizon, target_index).naive_mse("validation")
 
 
 def train(frame: pd.DataFrame, settings: Settings, baseline_mse: float, data_label: str,
