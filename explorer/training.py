@@ -62,10 +62,10 @@ class Split:
             `(n, horizon, n_series)`, when no target was named.
         mean, std: per-series statistics of the training rows, used to scale
             every part (std 1 for a constant series).
-        rows: for each part ("train", "validation", "test"), the rows whose
-            values its windows forecast; the training part also reads its
-            inputs from its own rows only, the later parts read theirs from
-            the rows before them (the known past).
+        rows: the rows of each part ("train", "validation", "test"). A
+            part's windows forecast only rows of that part. Training windows
+            also read their inputs there; validation and test windows read
+            theirs from the rows just before (the known past).
         target_index: the forecast series, or None for all of them.
     """
 
@@ -211,20 +211,53 @@ class Selection:
                 f"kept the best result before it, from {kept}; a lower learning rate or another seed may help.")
 
 
-class _Selector(keras.callbacks.Callback):
-    """Keeps the weights of the best validation epoch; stops on patience, divergence or the caller's word."""
+class _Batches(keras.utils.PyDataset):
+    """Training batches of one size, reshuffled every epoch.
 
-    def __init__(self, initial_val_loss, patience, on_epoch):
+    The few windows beyond the last full batch sit out (different ones each
+    epoch). With every batch the same shape, the training step is compiled
+    once; a smaller last batch would compile it a second time, which costs
+    more than the short trainings here take.
+    """
+
+    def __init__(self, x, y, batch_size, seed):
         super().__init__()
+        self.x, self.y = x, y
+        self.batch_size = min(batch_size, len(x))
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self):
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, index):
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.x[chosen], self.y[chosen]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
+
+
+class _Selector(keras.callbacks.Callback):
+    """Keeps the weights of the best validation epoch; stops on patience, divergence or the caller's word.
+
+    It measures the validation loss itself, in one inference pass: cheaper
+    than `fit`'s own validation for data this small.
+    """
+
+    def __init__(self, x_val, y_val, patience, on_epoch):
+        super().__init__()
+        self.x_val, self.y_val = x_val, y_val
         self.patience = patience
         self.on_epoch = on_epoch
         self.history: dict[str, list[float]] = {"loss": [], "val_loss": []}
-        self.best_val_loss = initial_val_loss
+        self.best_val_loss = math.inf
         self.best_epoch = 0
         self.best_weights = None
         self.stop = "epochs"
 
     def on_train_begin(self, logs=None):
+        self.best_val_loss = mse(self.model, self.x_val, self.y_val)
         self.best_weights = self._weights()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -233,9 +266,9 @@ class _Selector(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        loss, val_loss = float(logs.get("loss", math.nan)), float(logs.get("val_loss", math.nan))
-        if self.stop == "diverged" or not (math.isfinite(loss) and math.isfinite(val_loss)):
+        loss = float((logs or {}).get("loss", math.nan))
+        val_loss = mse(self.model, self.x_val, self.y_val) if math.isfinite(loss) else math.nan
+        if self.stop == "diverged" or not math.isfinite(val_loss):
             self.stop = "diverged"
             self.model.stop_training = True
             return
@@ -246,7 +279,7 @@ class _Selector(keras.callbacks.Callback):
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.stop = "patience"
             self.model.stop_training = True
-        if self.on_epoch is not None and self.on_epoch(epoch, logs) is False:
+        if self.on_epoch is not None and self.on_epoch(epoch, {"loss": loss, "val_loss": val_loss}) is False:
             self.stop = "caller"
             self.model.stop_training = True
 
@@ -271,14 +304,15 @@ def fit_selected(
 ) -> Selection:
     """Train `model` on `split`, choose its epoch on the validation part, judge it on the test part.
 
-    The model is compiled here (AdamW, mean squared error) and trained on the
-    shuffled training windows. After every epoch the validation loss decides:
-    the best epoch so far keeps its weights, and after `patience` epochs
-    without a better one training stops. The model as built counts as epoch
-    0, so a model that starts at the naive forecast (as `kflayers.Forecaster`
-    does) ends no worse than naive on the validation part. A NaN or infinite
-    loss stops training at once. At the end the model holds the weights of
-    the best epoch, and only then is the test part read.
+    The model is compiled here (AdamW, mean squared error) and trained on
+    batches of the training windows, reshuffled every epoch. After every
+    epoch the validation loss decides: the best epoch so far keeps its
+    weights, and after `patience` epochs without a better one training stops.
+    The model as built counts as epoch 0, so a model that starts at the naive
+    forecast (as `kflayers.Forecaster` does) ends no worse than naive on the
+    validation part. A NaN or infinite loss stops training at once. At the
+    end the model holds the weights of the best epoch, and only then is the
+    test part read.
 
     Args:
         model: a keras model mapping `split.x_*` to `split.y_*`, not yet
@@ -299,22 +333,29 @@ def fit_selected(
     """
     check_positive_int("epochs", epochs)
     check_positive_int("patience", patience)
+    check_positive_int("batch_size", batch_size)
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay), loss="mse")
-    initial_val_loss = _mse(model, split.x_val, split.y_val)
-    selector = _Selector(initial_val_loss, patience, on_epoch)
-    model.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val), epochs=epochs,
-              batch_size=batch_size, shuffle=True, verbose=0, callbacks=[selector])
+    # No XLA: compiling it takes longer than these short trainings run.
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay), loss="mse",
+                  jit_compile=False)
+    selector = _Selector(split.x_val, split.y_val, patience, on_epoch)
+    model.fit(_Batches(split.x_train, split.y_train, batch_size, seed), epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[selector])
     return Selection(
         history=selector.history, best_epoch=selector.best_epoch, stop=selector.stop,
-        val_mse=_mse(model, split.x_val, split.y_val), naive_val_mse=split.naive_mse("validation"),
-        test_mse=_mse(model, split.x_test, split.y_test), naive_test_mse=split.naive_mse("test"),
+        val_mse=mse(model, split.x_val, split.y_val), naive_val_mse=split.naive_mse("validation"),
+        test_mse=mse(model, split.x_test, split.y_test), naive_test_mse=split.naive_mse("test"),
     )
 
 
-def _mse(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    predictions = ops.convert_to_numpy(model.predict(x, verbose=0, batch_size=256))
-    return float(np.mean((predictions - y) ** 2))
+def mse(model: keras.Model, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> float:
+    """Mean squared error of `model`'s inference-mode forecasts of `x` against `y`.
+
+    Plain calls in chunks rather than `predict`: no step to compile, which on
+    a few hundred windows is the slower part.
+    """
+    forecasts = [ops.convert_to_numpy(model(x[i : i + chunk], training=False)) for i in range(0, len(x), chunk)]
+    return float(np.mean((np.concatenate(forecasts) - y) ** 2))
 
 
 @dataclasses.dataclass
