@@ -65,6 +65,8 @@ class Trained:
     data_label: str
     dependencies: list
     result: ForecastResult
+    index: pd.Index
+    """The data's row labels, to name the rows of each part."""
 
 
 def check(frame: pd.DataFrame, settings: Settings) -> float:
@@ -108,7 +110,7 @@ def train(frame: pd.DataFrame, settings: Settings, baseline_mse: float, data_lab
         live.empty()
         show.error(problem)
         return None
-    trained = Trained(settings, data_label, dependencies, result)
+    trained = Trained(settings, data_label, dependencies, result, frame.index)
     st.session_state[_RESULT] = trained
     return trained
 
@@ -137,8 +139,10 @@ def scaling_json(trained: Trained) -> str:
         "mean": [float(v) for v in result.mean],
         "std": [float(v) for v in result.std],
         "note": "Feed windows of shape (batch, input_size, len(series)) with each series scaled as "
-                "(value - mean) / std; the model returns the target's next horizon values on the same scale "
-                "(multiply by the target's std and add its mean).",
+                "(value - mean) / std, as in training; the model returns the target's next horizon values on "
+                "the same scale (multiply by the target's std and add its mean). The model also scales each "
+                "window by its own statistics, so windows in the data's own units give forecasts in those "
+                "units, equal up to rounding.",
     }, indent=2)
 
 
