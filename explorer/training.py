@@ -1,17 +1,27 @@
-"""Train a small forecaster built from kflayers layers, and read what it learned.
+"""Train small forecasters honestly, and read what the Learn page's forecaster learned.
 
-Freshly initialised layers show how a layer computes; this module shows what
-the layers learn. `fit_forecaster` trains a compact model on one data frame
-and reports, beside the usual losses, an honest baseline (the naive
-last-value forecast) and which series the mixer attends to.
+The recipe, in reusable pieces (any keras model that maps windows
+`(batch, input_size, n_series)` to targets can use them):
 
-The model is `kflayers.forecaster.Forecaster`; this module is the training
-recipe around it (split, scaling, fitting, reading the mixer), for the Learn page.
+- `chronological_split` cuts a `(rows, series)` array into training,
+  validation and test windows in time order, scaled by statistics of the
+  training rows only, and says which rows each part covers.
+- `kflayers.ReversibleInstanceNorm`, inside the model, scales each window by
+  its own statistics (see `kflayers.Forecaster` for a model built that way).
+- `fit_selected` trains with early stopping on the validation part, restores
+  the weights of the best epoch (epoch 0, the model as built, counts too),
+  stops at once when the loss stops being finite, and judges the chosen
+  model against the naive last-value forecast on the test part, which no
+  choice has seen.
+
+`fit_forecaster` is that recipe around `kflayers.Forecaster` for the Learn
+page: it also records which series the mixer attends to after every epoch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import keras
@@ -19,38 +29,360 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from explorer.data import DataError, windows
-from kflayers.layers.base import check_positive_int
+from explorer.data import DataError
 from kflayers.forecaster import Forecaster
+from kflayers.layers.base import check_positive_int
 from kflayers.probes import feature_impact
 
-VALIDATION_SHARE = 0.2
+PARTS = ("train", "validation", "test")
+SHARES = (0.7, 0.15, 0.15)
+"""Shares of the rows in each part, in time order."""
+MIN_WINDOWS = {"train": 16, "validation": 8, "test": 8}
+"""Fewer windows than this in a part make its loss or its verdict meaningless."""
+
 BATCH_SIZE = 32
-LEARNING_RATE = 3e-3
+LEARNING_RATE = 1e-3
+WEIGHT_DECAY = 1e-4
+PATIENCE = 5
+"""Epochs without a better validation loss before training stops."""
+
+EPOCHS = 30
+DROPOUT = 0.1
+FF_DIM = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Windows of one data set cut in time order into training, validation and test parts.
+
+    Attributes:
+        x_train, x_val, x_test: float32 windows `(n, input_size, n_series)`.
+        y_train, y_val, y_test: what each window should forecast: the next
+            `horizon` values of the target, `(n, horizon)`, or of every series,
+            `(n, horizon, n_series)`, when no target was named.
+        mean, std: per-series statistics of the training rows, used to scale
+            every part (std 1 for a constant series).
+        rows: the rows of each part ("train", "validation", "test"). A
+            part's windows forecast only rows of that part. Training windows
+            also read their inputs there; validation and test windows read
+            theirs from the rows just before (the known past).
+        target_index: the forecast series, or None for all of them.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    rows: dict[str, range]
+    target_index: int | None
+
+    def naive(self, x: np.ndarray) -> np.ndarray:
+        """The naive forecast for windows `x`: the last value, repeated over the horizon."""
+        horizon = self.y_train.shape[1]
+        last = x[:, -1:, :] if self.target_index is None else x[:, -1:, self.target_index]
+        return np.repeat(last, horizon, axis=1)
+
+    def naive_mse(self, part: str) -> float:
+        """Mean squared error of the naive forecast on "train", "validation" or "test"."""
+        x, y = self.part(part)
+        return float(np.mean((self.naive(x) - y) ** 2))
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(windows, targets) of one part."""
+        return {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val),
+                "test": (self.x_test, self.y_test)}[name]
+
+
+def _part_ends(n_rows: int) -> tuple[int, int]:
+    """Rows where the validation and the test parts start."""
+    train_end = int(round(n_rows * SHARES[0]))
+    return train_end, int(round(n_rows * (SHARES[0] + SHARES[1])))
+
+
+def _window_counts(n_rows: int, input_size: int, horizon: int) -> dict[str, int]:
+    train_end, val_end = _part_ends(n_rows)
+    return {"train": train_end - input_size - horizon + 1, "validation": val_end - train_end - horizon + 1,
+            "test": n_rows - val_end - horizon + 1}
+
+
+def rows_needed(input_size: int, horizon: int) -> int:
+    """The fewest rows that give every part of `chronological_split` its minimum number of windows."""
+    n_rows = input_size + horizon
+    while any(count < MIN_WINDOWS[part] for part, count in _window_counts(n_rows, input_size, horizon).items()):
+        n_rows += 1
+    return n_rows
+
+
+def chronological_split(values, input_size: int, horizon: int = 1, target_index: int | None = None) -> Split:
+    """Cut `(rows, series)` values into training, validation and test windows, in time order.
+
+    The rows are split 70 / 15 / 15 %. A window belongs to the part that holds
+    all the rows it forecasts, so no target of an earlier part lies in a later
+    part; windows whose targets straddle two parts are left out. Every part is
+    scaled by the mean and standard deviation of the training rows, so neither
+    the scaling nor anything else fitted on the training part has read a
+    later row.
+
+    Args:
+        values: a `(rows, series)` array or numeric data frame, rows in time order.
+        input_size: time steps per window.
+        horizon: how many following steps each window forecasts.
+        target_index: the series to forecast; None forecasts all of them.
+
+    Returns:
+        A `Split`.
+
+    Raises:
+        DataError: there are too few rows for this window and horizon (the
+            sentence says how many are needed).
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"values must be a (rows, series) array; got shape {values.shape}.")
+    input_size, horizon = check_positive_int("input_size", input_size), check_positive_int("horizon", horizon)
+    if target_index is not None and not 0 <= target_index < values.shape[1]:
+        raise ValueError(f"`target_index` must be in [0, {values.shape[1]}); got {target_index!r}.")
+    n_rows = len(values)
+    needed = rows_needed(input_size, horizon)
+    if n_rows < needed:
+        raise DataError(
+            f"Training with a window of {input_size} and a horizon of {horizon} needs at least {needed} rows "
+            f"(70% to train, 15% to validate, 15% to test); the data has {n_rows}. Use a shorter window or "
+            "horizon, or more data."
+        )
+    train_end, val_end = _part_ends(n_rows)
+    mean = values[:train_end].mean(axis=0)
+    std = values[:train_end].std(axis=0)
+    std = np.where(std > 0, std, 1.0).astype(np.float32)
+    scaled = (values - mean) / std
+    span = input_size + horizon
+    spans = np.lib.stride_tricks.sliding_window_view(scaled, span, axis=0).transpose(0, 2, 1)
+    # Window i forecasts rows i + input_size ... i + span - 1.
+    first_target = np.arange(len(spans)) + input_size
+    last_target = first_target + horizon - 1
+    bounds = {"train": (0, train_end), "validation": (train_end, val_end), "test": (val_end, n_rows)}
+    cut = {}
+    for part, (start, stop) in bounds.items():
+        inside = spans[(first_target >= start) & (last_target < stop)]
+        x = np.ascontiguousarray(inside[:, :input_size, :])
+        y = inside[:, input_size:, :] if target_index is None else inside[:, input_size:, target_index]
+        cut[part] = (x, np.ascontiguousarray(y))
+    return Split(*cut["train"], *cut["validation"], *cut["test"], mean=mean.astype(np.float32), std=std,
+                 rows={part: range(start, stop) for part, (start, stop) in bounds.items()},
+                 target_index=target_index)
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What `fit_selected` did and how the chosen model compares with the naive forecast.
+
+    Attributes:
+        history: "loss" (training, with dropout) and "val_loss" per finished
+            epoch; an epoch whose loss was not finite is not in it.
+        best_epoch: the epoch whose weights the model now holds (0: as built).
+        stop: why training ended: "epochs" (all ran), "patience" (no better
+            validation loss for `patience` epochs), "diverged" (the loss
+            became NaN or infinite) or "caller" (`on_epoch` returned False).
+        val_mse, naive_val_mse: the chosen model's and the naive forecast's
+            error on the validation part (the part that chose the epoch).
+        test_mse, naive_test_mse: the same on the test part, which no choice saw.
+    """
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    stop: str
+    val_mse: float
+    naive_val_mse: float
+    test_mse: float
+    naive_test_mse: float
+
+    @property
+    def message(self) -> str | None:
+        """One sentence for the user when training diverged, else None."""
+        if self.stop != "diverged":
+            return None
+        failed = len(self.history["loss"]) + 1
+        kept = f"epoch {self.best_epoch}" if self.best_epoch else "the untrained model"
+        return (f"Training diverged in epoch {failed} (the loss became NaN or infinite), so it stopped there and "
+                f"kept the best result before it, from {kept}; a lower learning rate or another seed may help.")
+
+
+class _Batches(keras.utils.PyDataset):
+    """Training batches of one size, reshuffled every epoch.
+
+    The few windows beyond the last full batch sit out (different ones each
+    epoch). With every batch the same shape, the training step is compiled
+    once; a smaller last batch would compile it a second time, which costs
+    more than the short trainings here take.
+    """
+
+    def __init__(self, x, y, batch_size, seed):
+        super().__init__()
+        self.x, self.y = x, y
+        self.batch_size = min(batch_size, len(x))
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self):
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, index):
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.x[chosen], self.y[chosen]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
+
+
+class _Selector(keras.callbacks.Callback):
+    """Keeps the weights of the best validation epoch; stops on patience, divergence or the caller's word.
+
+    It measures the validation loss itself, in one inference pass: cheaper
+    than `fit`'s own validation for data this small.
+    """
+
+    def __init__(self, x_val, y_val, patience, on_epoch):
+        super().__init__()
+        self.x_val, self.y_val = x_val, y_val
+        self.patience = patience
+        self.on_epoch = on_epoch
+        self.history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+        self.stop = "epochs"
+
+    def on_train_begin(self, logs=None):
+        self.best_val_loss = mse(self.model, self.x_val, self.y_val)
+        self.best_weights = self._weights()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.stop = "diverged"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {}).get("loss", math.nan))
+        val_loss = mse(self.model, self.x_val, self.y_val) if math.isfinite(loss) else math.nan
+        if self.stop == "diverged" or not math.isfinite(val_loss):
+            self.stop = "diverged"
+            self.model.stop_training = True
+            return
+        self.history["loss"].append(loss)
+        self.history["val_loss"].append(val_loss)
+        if val_loss < self.best_val_loss:
+            self.best_val_loss, self.best_epoch, self.best_weights = val_loss, epoch + 1, self._weights()
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.stop = "patience"
+            self.model.stop_training = True
+        if self.on_epoch is not None and self.on_epoch(epoch, {"loss": loss, "val_loss": val_loss}) is False:
+            self.stop = "caller"
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.best_weights)
+
+    def _weights(self):
+        return [np.array(w, copy=True) for w in self.model.get_weights()]
+
+
+def fit_selected(
+    model: keras.Model,
+    split: Split,
+    epochs: int,
+    seed: int,
+    on_epoch: Callable[[int, dict], bool | None] | None = None,
+    *,
+    learning_rate: float = LEARNING_RATE,
+    weight_decay: float = WEIGHT_DECAY,
+    patience: int = PATIENCE,
+    batch_size: int = BATCH_SIZE,
+) -> Selection:
+    """Train `model` on `split`, choose its epoch on the validation part, judge it on the test part.
+
+    The model is compiled here (AdamW, mean squared error) and trained on
+    batches of the training windows, reshuffled every epoch. After every
+    epoch the validation loss decides: the best epoch so far keeps its
+    weights, and after `patience` epochs without a better one training stops.
+    The model as built counts as epoch 0, so a model that starts at the naive
+    forecast (as `kflayers.Forecaster` does) ends no worse than naive on the
+    validation part. A NaN or infinite loss stops training at once. At the
+    end the model holds the weights of the best epoch, and only then is the
+    test part read.
+
+    Args:
+        model: a keras model mapping `split.x_*` to `split.y_*`, not yet
+            trained. Seed its initial weights with `keras.utils.set_random_seed`
+            before building it.
+        split: from `chronological_split`.
+        epochs: the most passes over the training windows.
+        seed: seeds the shuffling and the dropout masks.
+        on_epoch: called as `on_epoch(epoch, logs)` (epoch from 0; `logs` has
+            "loss" and "val_loss") after every epoch with finite losses, once the
+            selection has seen it; return False to stop.
+        learning_rate, weight_decay: of the AdamW optimizer.
+        patience: epochs without a better validation loss before stopping.
+        batch_size: training windows per step.
+
+    Returns:
+        A `Selection`.
+    """
+    check_positive_int("epochs", epochs)
+    check_positive_int("patience", patience)
+    check_positive_int("batch_size", batch_size)
+    keras.utils.set_random_seed(seed)
+    # No XLA: compiling it takes longer than these short trainings run.
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay), loss="mse",
+                  jit_compile=False)
+    selector = _Selector(split.x_val, split.y_val, patience, on_epoch)
+    model.fit(_Batches(split.x_train, split.y_train, batch_size, seed), epochs=epochs, shuffle=False, verbose=0,
+              callbacks=[selector])
+    return Selection(
+        history=selector.history, best_epoch=selector.best_epoch, stop=selector.stop,
+        val_mse=mse(model, split.x_val, split.y_val), naive_val_mse=split.naive_mse("validation"),
+        test_mse=mse(model, split.x_test, split.y_test), naive_test_mse=split.naive_mse("test"),
+    )
+
+
+def mse(model: keras.Model, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> float:
+    """Mean squared error of `model`'s inference-mode forecasts of `x` against `y`.
+
+    Plain calls in chunks rather than `predict`: no step to compile, which on
+    a few hundred windows is the slower part.
+    """
+    forecasts = [ops.convert_to_numpy(model(x[i : i + chunk], training=False)) for i in range(0, len(x), chunk)]
+    return float(np.mean((np.concatenate(forecasts) - y) ** 2))
 
 
 @dataclasses.dataclass
 class ForecastResult:
     """What `fit_forecaster` learned, with the baseline to judge it by.
 
-    MSEs are in normalised units (each series scaled by its training mean and
-    standard deviation), so they compare across data sets; both are measured
-    on the same validation windows.
+    MSEs are in z-scored units (each series scaled by its training mean and
+    standard deviation), so they compare across data sets. `selection` holds
+    the losses, the chosen epoch and the errors on the validation and test
+    parts; the importances are averaged over the validation windows.
     """
 
     model: Forecaster
     series: list[str]
     target: str
-    history: dict[str, list[float]]
-    val_mse: float
-    baseline_mse: float
+    selection: Selection
+    rows: dict[str, range]
     importance: dict[str, float]
     importance_initial: dict[str, float]
     importance_history: list[dict[str, float]]
     feature_impact: np.ndarray
     mean: np.ndarray
     std: np.ndarray
-    stopped_early: bool = False
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.selection.history
 
     def history_frame(self) -> pd.DataFrame:
         """Per-epoch losses and importances as one table (for CSV download)."""
@@ -58,65 +390,6 @@ class ForecastResult:
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
         importances = pd.DataFrame(self.importance_history, index=frame.index).add_prefix("importance_")
         return frame.join(importances)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Split:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-
-
-def chronological_split(df: pd.DataFrame, target_index: int, input_size: int, horizon: int) -> _Split:
-    """Windows for training and validation, split in time, scaled by training statistics only.
-
-    Validation windows may read inputs from the last training rows, but every
-    value they predict lies after the training part.
-    """
-    values = df.to_numpy(dtype=np.float32)
-    n_rows = len(values)
-    span = input_size + horizon
-    min_rows = int(np.ceil(max((span + 8) / (1 - VALIDATION_SHARE), (horizon + 4) / VALIDATION_SHARE)))
-    if n_rows < min_rows:
-        raise DataError(
-            f"Training with a window of {input_size} and a horizon of {horizon} needs at least "
-            f"{min_rows} rows; the data has {n_rows}. Use a shorter window or horizon, or more data."
-        )
-    split = int(round(n_rows * (1.0 - VALIDATION_SHARE)))
-    train_rows = values[:split]
-    mean = train_rows.mean(axis=0)
-    std = train_rows.std(axis=0)
-    std = np.where(std > 0, std, 1.0).astype(np.float32)
-    scaled = pd.DataFrame((values - mean) / std, columns=df.columns)
-
-    def cut(frame):
-        spans = np.ascontiguousarray(windows(frame, span, normalize=None).values)
-        return spans[:, :input_size, :], spans[:, input_size:, target_index]
-
-    x_train, y_train = cut(scaled.iloc[:split])
-    x_val, y_val = cut(scaled.iloc[split - input_size:])
-    return _Split(x_train, y_train, x_val, y_val, mean.astype(np.float32), std)
-
-
-class _EpochObserver(keras.callbacks.Callback):
-    """Records importances after each epoch and lets the caller watch or stop training."""
-
-    def __init__(self, x_val, series, on_epoch):
-        super().__init__()
-        self.x_val = x_val
-        self.series = series
-        self.on_epoch = on_epoch
-        self.importance_history: list[dict[str, float]] = []
-        self.stopped_early = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.importance_history.append(_mean_importance(self.model, self.x_val, self.series))
-        if self.on_epoch is not None and self.on_epoch(epoch, dict(logs or {})) is False:
-            self.stopped_early = True
-            self.model.stop_training = True
 
 
 def _mean_importance(model: Forecaster, x: np.ndarray, series: list[str]) -> dict[str, float]:
@@ -130,13 +403,13 @@ def fit_forecaster(
     input_size: int,
     horizon: int = 1,
     mixer: str = "cross",
-    ff_dim: int = 32,
-    dropout: float = 0.1,
-    epochs: int = 20,
+    ff_dim: int = FF_DIM,
+    dropout: float = DROPOUT,
+    epochs: int = EPOCHS,
     seed: int = 0,
     on_epoch: Callable[[int, dict], bool | None] | None = None,
 ) -> ForecastResult:
-    """Train a `Forecaster` on `df` to predict `target`, and report what it learned.
+    """Train a `Forecaster` on `df` to predict `target` with `fit_selected`, and report what it learned.
 
     Args:
         df: numeric frame, one column per series, rows in time order (as
@@ -146,7 +419,7 @@ def fit_forecaster(
         horizon: how many future steps of `target` to predict.
         mixer: mixer flavour pooling the series tokens.
         ff_dim, dropout: FeatureMixing MLP width and the dropout rate.
-        epochs: passes over the training windows.
+        epochs: the most passes over the training windows (early stopping may end sooner).
         seed: seeds weights, dropout and shuffling, for a repeatable run.
         on_epoch: called as `on_epoch(epoch, logs)` after every epoch
             (`logs` has "loss" and "val_loss"); return `False` to stop.
@@ -161,34 +434,23 @@ def fit_forecaster(
     if target not in series:
         raise DataError(f"The target {target!r} is not one of the data's series ({', '.join(series)}). Pick one of those.")
     check_positive_int("epochs", epochs)
-    target_index = series.index(target)
-    split = chronological_split(df, target_index, input_size, horizon)
+    split = chronological_split(df, input_size, horizon, series.index(target))
 
     keras.utils.set_random_seed(seed)
-    model = Forecaster(len(series), input_size, horizon, target_index, mixer=mixer, ff_dim=ff_dim, dropout=dropout)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
+    model = Forecaster(len(series), input_size, horizon, split.target_index, mixer=mixer, ff_dim=ff_dim,
+                       dropout=dropout)
     model(split.x_val[:1])
     importance_initial = _mean_importance(model, split.x_val, series)
-    observer = _EpochObserver(split.x_val, series, on_epoch)
-    fitted = model.fit(
-        split.x_train, split.y_train, validation_data=(split.x_val, split.y_val),
-        epochs=epochs, batch_size=BATCH_SIZE, shuffle=True, verbose=0, callbacks=[observer],
-    )
+    importance_history: list[dict[str, float]] = []
 
-    predictions = ops.convert_to_numpy(model.predict(split.x_val, verbose=0, batch_size=256))
-    naive = np.repeat(split.x_val[:, -1, target_index : target_index + 1], horizon, axis=1)
+    def record(epoch: int, logs: dict) -> bool | None:
+        importance_history.append(_mean_importance(model, split.x_val, series))
+        return on_epoch(epoch, logs) if on_epoch is not None else None
+
+    selection = fit_selected(model, split, epochs, seed, record)
+    chosen = importance_history[selection.best_epoch - 1] if selection.best_epoch else importance_initial
     return ForecastResult(
-        model=model,
-        series=series,
-        target=target,
-        history={k: [float(v) for v in fitted.history[k]] for k in ("loss", "val_loss")},
-        val_mse=float(np.mean((predictions - split.y_val) ** 2)),
-        baseline_mse=float(np.mean((naive - split.y_val) ** 2)),
-        importance=observer.importance_history[-1],
-        importance_initial=importance_initial,
-        importance_history=observer.importance_history,
-        feature_impact=feature_impact(model, split.x_val),
-        mean=split.mean,
-        std=split.std,
-        stopped_early=observer.stopped_early,
+        model=model, series=series, target=target, selection=selection, rows=split.rows,
+        importance=chosen, importance_initial=importance_initial, importance_history=importance_history,
+        feature_impact=feature_impact(model, split.x_val), mean=split.mean, std=split.std,
     )

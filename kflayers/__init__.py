@@ -13,6 +13,7 @@ from kflayers.layers.cross_attention_mixer import CrossAttentionMixer
 from kflayers.layers.feature_mixing import FeatureMixing
 from kflayers.layers.gated_feature_fusion import GatedFeatureFusion
 from kflayers.layers.global_weights_mixer import GlobalWeightsMixer
+from kflayers.layers.instance_norm import ReversibleInstanceNorm
 from kflayers.layers.instance_weights_mixer import InstanceWeightsMixer
 from kflayers.layers.positional_embedding import PositionalEmbedding
 from kflayers.layers.self_attention_mixer import SelfAttentionMixer
@@ -30,6 +31,7 @@ __all__ = [
     "GlobalWeightsMixer",
     "InstanceWeightsMixer",
     "PositionalEmbedding",
+    "ReversibleInstanceNorm",
     "SelfAttentionMixer",
     "StagedLayer",
     "TemporalMixing",

@@ -10,6 +10,7 @@ page.setup(__file__)
 current = page.data_sidebar()
 
 from explorer.ui import tensorflow  # noqa: E402, F401  (TensorFlow loads after the sidebar is drawn)
+from explorer import training  # noqa: E402
 from kflayers.mixers import MIXERS  # noqa: E402
 
 MIXER_HELP = {
@@ -37,14 +38,16 @@ with st.sidebar:
         help="How the model pools the series tokens into one context vector; its weights are the importances "
              "shown below. " + "; ".join(MIXER_HELP.values()) + ".")
     ff_dim = controls.slider(
-        "ff_dim", "learn_ff_dim", 1, 128, 32, 1,
+        "ff_dim", "learn_ff_dim", 1, 128, training.FF_DIM, 1,
         help="Hidden units of the FeatureMixing MLP in the forecast head.")
     dropout = controls.slider(
-        "dropout", "learn_dropout", 0.0, 0.5, 0.1, 0.05,
+        "dropout", "learn_dropout", 0.0, 0.5, training.DROPOUT, 0.05,
         help="Dropout rate of the mixing layers and the mixer during training (off when evaluating).")
     epochs = controls.slider(
-        "Epochs", "learn_epochs", 1, 100, 20, 1,
-        help="Passes over the training windows. The page shows the losses and importances after each one.")
+        "Epochs", "learn_epochs", 1, 100, training.EPOCHS, 1,
+        help=f"The most passes over the training windows: training stops earlier once the validation loss has not "
+             f"improved for {training.PATIENCE} epochs, and the model keeps its best epoch. The page shows the "
+             "losses and importances after each one.")
     seed = controls.number(
         "Training seed", "learn_seed", 0, 2**31 - 1, 0,
         help="Seeds the initial weights, the dropout masks and the shuffling: the same seed and settings "
@@ -53,10 +56,13 @@ with st.sidebar:
 st.title("Learn")
 st.write(
     "Fresh weights show how a layer computes; training shows what it picks up. This page trains a small "
-    "forecaster on the chosen data: TemporalMixing mixes each window along time, every series becomes a token "
-    "(with a learned embedding saying which series it is), the chosen mixer pools the tokens, and a "
-    "FeatureMixing head predicts the change of the target from its last value. The first 80% of the rows train "
-    "the model, the last 20% judge it, against the naive forecast that repeats the last value."
+    "forecaster on the chosen data: each window is first scaled by its own mean and spread per series (so a "
+    "trending series looks the same early and late), TemporalMixing mixes it along time, every series becomes a "
+    "token (with a learned embedding saying which series it is), the chosen mixer pools the tokens, and a "
+    "FeatureMixing head predicts the change of the target from its last value. That change starts at zero, so "
+    "the untrained model is the naive forecast that repeats the last value, and any gain is learned. The first "
+    "70% of the rows train the model, the next 15% (validation) choose the epoch it keeps, and the last 15% "
+    "(test), seen by no choice, judge it against the naive forecast."
 )
 input_size = current.batch.shape[1]
 st.caption("Training data:")
@@ -79,7 +85,7 @@ if st.button("Train", key="learn_train", type="primary", icon=":material/play_ar
              disabled=problem is not None, help="Trains with the settings in the sidebar; nothing trains before."):
     trained = learn.train(frame, settings, baseline_mse, dataset.label, dependencies)
     if trained is not None:
-        st.session_state["learn_epoch"] = epochs
+        st.session_state["learn_epoch"] = trained.result.selection.best_epoch
         st.rerun()
 
 trained = learn.stored()
@@ -90,6 +96,7 @@ if trained is None:
     st.stop()
 
 result, done = trained.result, trained.settings
+selection = result.selection
 changes = done.changes(settings)
 if changes:
     st.info("Shown below: your last training (" + show.plain(trained.data_label + "; " + done.describe()) +
@@ -98,9 +105,15 @@ driver_dependency = figures.planted_driver(trained.dependencies, result.target)
 driver = driver_dependency["driver"] if driver_dependency else None
 
 st.subheader("Did it beat the naive forecast?")
-verdict = figures.baseline_verdict(result.val_mse, result.baseline_mse)
-(st.success if result.val_mse < result.baseline_mse else st.warning)(show.plain(verdict))
-show.chart(figures.loss_curve(result.history, result.baseline_mse), key="learn_loss")
+if selection.message:
+    st.warning(show.plain(selection.message))
+verdict = figures.baseline_verdict(selection.test_mse, selection.naive_test_mse)
+(st.success if verdict.startswith("The model beat") else st.warning)(show.plain(verdict))
+st.caption(show.plain(figures.parts_note(result.rows, trained.index)))
+st.caption(show.plain(figures.stop_note(selection.stop, len(result.history["loss"]), selection.best_epoch,
+                                        training.PATIENCE)))
+show.chart(figures.loss_curve(result.history, selection.naive_val_mse, chosen_epoch=selection.best_epoch),
+           key="learn_loss")
 
 st.subheader("Which series the mixer uses")
 planted = figures.planted_verdict(trained.dependencies, result.target, result.importance)
@@ -108,8 +121,9 @@ if planted:
     st.markdown(show.plain(planted))
 n_epochs = len(result.importance_history)
 epoch = controls.slider(
-    "Epoch", "learn_epoch", 0, n_epochs, n_epochs, 1,
-    help="Which epoch the bars show (0 is the untrained model); moving it does not retrain.")
+    "Epoch", "learn_epoch", 0, n_epochs, selection.best_epoch, 1,
+    help=f"Which epoch the bars show (0 is the untrained model; the model kept epoch {selection.best_epoch}); "
+         "moving it does not retrain.")
 learned = result.importance_initial if epoch == 0 else result.importance_history[epoch - 1]
 left, right = st.columns(2)
 with left:
@@ -132,7 +146,8 @@ columns[0].download_button(
     "Model (.keras)", lambda: learn.model_bytes(result), file_name=f"{stem}.keras",
     mime="application/octet-stream", on_click="ignore", icon=":material/download:",
     help="The trained model. Load it with `import kflayers` (which registers the layers) and then "
-         "`keras.saving.load_model(path)`; it expects z-scored windows (see the scaling file).")
+         "`keras.saving.load_model(path)`. It scales each window itself; feed windows z-scored as in the scaling "
+         "file to reproduce the page's numbers exactly.")
 columns[1].download_button(
     "Scaling (JSON)", learn.scaling_json(trained), file_name=f"{stem}_scaling.json", mime="application/json",
     on_click="ignore", icon=":material/download:",

@@ -1,6 +1,7 @@
 """The Learn page's figure builders and verdicts on their own: the numbers inside each figure and sentence."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from explorer.figures import learn
@@ -112,15 +113,60 @@ def test_forecast_impact_rejects_a_wrong_shape():
         learn.forecast_impact(SERIES, np.zeros((2, 1)), "noise")
 
 
-def test_baseline_verdict_states_who_won_and_by_how_much():
+def test_loss_curve_marks_the_kept_epoch():
+    history = {"loss": [2.0, 1.0, 0.5], "val_loss": [1.5, 0.8, 0.9]}
+    chart = learn.loss_curve(history, baseline_mse=0.7, chosen_epoch=2)
+    baseline, kept = chart.figure.layout.shapes
+    assert baseline.y0 == 0.7 and kept.x0 == kept.x1 == 2
+    assert chart.figure.data[-1].name == "kept: epoch 2"
+    assert tuple(chart.figure.layout.xaxis.range) == (0.5, 3.5)
+    assert "marks the kept epoch" in chart.caption
+    untrained = learn.loss_curve(history, baseline_mse=0.7, chosen_epoch=0)
+    assert untrained.figure.layout.shapes[1].x0 == 0 and untrained.figure.layout.xaxis.range[0] < 0
+    assert untrained.figure.data[-1].name == "kept: untrained (epoch 0)"
+
+
+def test_baseline_verdict_states_who_won_on_the_test_rows_and_by_how_much():
     assert learn.baseline_verdict(0.75, 1.0) == (
-        "The model beat the naive forecast: its error is 25% lower (validation MSE 0.75 against 1 for the naive "
-        "forecast that repeats the last value).")
-    assert learn.baseline_verdict(1.2, 1.0).startswith("The model did not beat the naive forecast: its error is "
-                                                        "20% higher")
+        "The model beat the naive forecast: its error is 25% lower (test MSE 0.75 against 1 for the naive "
+        "forecast that repeats the last value, on the last rows, which neither training nor the choice of epoch "
+        "saw).")
+    worse = learn.baseline_verdict(1.2, 1.0)
+    assert worse.startswith("The model did not beat the naive forecast: its error is 20% higher")
+    assert worse.endswith("A longer window (in the Batch panel), more epochs or another target may help; a series "
+                          "that moves like a random walk, such as a share price, has no better forecast than its "
+                          "last value.")
     assert "is 3.0 times higher" in learn.baseline_verdict(3.0, 1.0)
-    assert learn.baseline_verdict(1.0, 1.0).startswith("The model only matched the naive forecast")
     assert "nothing to beat" in learn.baseline_verdict(0.1, 0.0)
+
+
+@pytest.mark.parametrize("model_mse", [1.0, 1.004, 0.996])
+def test_baseline_verdict_calls_a_rounding_difference_a_tie_and_says_what_may_help(model_mse):
+    verdict = learn.baseline_verdict(model_mse, 1.0)
+    assert verdict.startswith("The model did not beat the naive forecast, it only matched it")
+    assert verdict.endswith(learn.ADVICE)
+
+
+def test_stop_note_says_how_training_ended_and_what_was_kept():
+    assert learn.stop_note("patience", 12, 7, 5) == (
+        "Training stopped after epoch 12: the validation loss had not improved for 5 epochs; the model keeps the "
+        "weights of epoch 7, the lowest validation loss.")
+    assert learn.stop_note("epochs", 30, 30, 5).startswith("Training ran all 30 epochs; the model keeps the weights "
+                                                           "of epoch 30")
+    assert learn.stop_note("patience", 5, 0, 5).endswith(
+        "the model keeps its untrained weights (the naive forecast), because no epoch had a lower validation loss.")
+    assert "when the loss became NaN or infinite" in learn.stop_note("diverged", 3, 2, 5)
+
+
+def test_parts_note_names_rows_and_dates_of_each_part():
+    rows = {"train": range(0, 7), "validation": range(7, 9), "test": range(9, 10)}
+    dates = pd.date_range("2020-01-01", periods=10, freq="D")
+    assert learn.parts_note(rows, dates) == (
+        "Rows in time order, training: rows 1-7 (2020-01-01 to 2020-01-07); validation (chooses the epoch): rows "
+        "8-9 (2020-01-08 to 2020-01-09); test (the verdict): rows 10-10 (2020-01-10 to 2020-01-10). Validation and "
+        "test windows read their inputs from the rows just before them.")
+    plain = learn.parts_note(rows, pd.RangeIndex(10))
+    assert "training: rows 1-7; validation (chooses the epoch): rows 8-9; test (the verdict): rows 10-10." in plain
 
 
 def test_planted_verdict_found_when_the_driver_ranks_first():

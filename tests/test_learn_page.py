@@ -15,6 +15,7 @@ from app_testing import US_MACRO_FIRST_SEVEN, page_figures, plotly_array, run
 from streamlit.testing.v1 import AppTest
 
 from explorer.data import DataError, load_sample
+from explorer.ui.show import plain  # the page escapes markdown; so do the expected texts
 
 ROOT = Path(__file__).resolve().parents[1]
 LEARN = "pages/5_Learn.py"
@@ -85,11 +86,14 @@ def test_a_short_training_shows_its_results(trained):
     np.testing.assert_allclose(plotly_array(loss["data"][0]["y"]), result.history["loss"])
     np.testing.assert_allclose(plotly_array(loss["data"][1]["y"]), result.history["val_loss"])
     assert len(result.history["loss"]) == 2
-    assert loss["layout"]["shapes"][0]["y0"] == pytest.approx(result.baseline_mse)
+    selection = result.selection
+    baseline, kept = loss["layout"]["shapes"]
+    assert baseline["y0"] == pytest.approx(selection.naive_val_mse)
+    assert kept["x0"] == selection.best_epoch
 
-    # The bars show the last epoch by default: importances after training, next to those before.
+    # The bars show the kept epoch by default: its importances, next to those before training.
     before, after, _ = figures["learn_importance"]["data"]
-    assert after["name"] == "after epoch 2"
+    assert after["name"] == f"after epoch {selection.best_epoch}"
     np.testing.assert_allclose(plotly_array(before["y"]), [result.importance_initial[s] for s in US_MACRO_FIRST_SEVEN])
     np.testing.assert_allclose(plotly_array(after["y"]), [result.importance[s] for s in US_MACRO_FIRST_SEVEN])
     assert after["x"][0] == "realgdp (target)"
@@ -98,7 +102,13 @@ def test_a_short_training_shows_its_results(trained):
 
     verdicts = [m.value for m in [*trained.success, *trained.warning]]
     assert len(verdicts) == 1 and "naive forecast" in verdicts[0]
-    assert f"{result.val_mse:.4g}".replace(".", "\\.") in verdicts[0]
+    assert f"test MSE {selection.test_mse:.4g} against {selection.naive_test_mse:.4g}".replace(".", "\\.") in verdicts[0]
+    # 203 quarters from 1959 Q1: rows 1-142 train, 143-173 validate, 174-203 test.
+    captions = [c.value for c in trained.caption]
+    parts = plain("training: rows 1-142 (1959-01-01 to 1994-04-01); validation (chooses the epoch): rows 143-173 "
+                  "(1994-07-01 to 2002-01-01); test (the verdict): rows 174-203 (2002-04-01 to 2009-07-01)")
+    assert any(parts in c for c in captions), captions
+    assert any(c.startswith(plain("Training ran all 2 epochs; the model keeps")) for c in captions), captions
     assert not trained.info  # the results match the settings
     assert [b.proto.label for b in trained.get("download_button")] == ["Model (.keras)", "Scaling (JSON)",
                                                                          "History (CSV)"]
@@ -158,3 +168,23 @@ def test_synthetic_data_marks_the_planted_driver_of_the_target():
     planted = [m.value for m in at.markdown if m.value.startswith("Planted")]
     assert len(planted) == 1 and "driver\\_1 drives driven\\_1 3 steps later" in planted[0]
     assert list(at.dataframe[0].value["driver"]) == ["driver_1", "driver_2"]
+
+
+def test_a_diverging_training_says_so_and_shows_the_last_good_result(monkeypatch):
+    from explorer import training
+
+    fit_selected = training.fit_selected
+
+    def diverging(*args, **kwargs):
+        return fit_selected(*args, **{**kwargs, "learning_rate": 1e30})
+
+    monkeypatch.setattr("explorer.training.fit_selected", diverging)
+    at = _learn_page(window="8", learn_epochs="3")
+    _train_button(at).click()
+    run(at)
+    selection = at.session_state[RESULT].result.selection
+    assert selection.stop == "diverged"
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith(plain("Training diverged in epoch")) and plain("kept the best result before it") in w
+               for w in warnings), warnings
+    assert not at.exception and "learn_loss" in page_figures(at)

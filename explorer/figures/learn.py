@@ -38,13 +38,14 @@ def series_label(name: str, target: str, driver: str | None = None) -> str:
 
 
 def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | None = None,
-               total_epochs: int | None = None) -> Chart:
-    """Training and validation loss per epoch, with the naive forecast's error as a horizontal line.
+               total_epochs: int | None = None, chosen_epoch: int | None = None) -> Chart:
+    """Training and validation loss per epoch, with the naive forecast's validation error as a horizontal line.
 
     Args:
         history: "loss" and "val_loss", one value per finished epoch.
         baseline_mse: MSE of the naive last-value forecast on the validation windows (no line when None).
         total_epochs: epochs planned; fixes the x axis so a curve drawn during training does not rescale.
+        chosen_epoch: the epoch whose weights the model kept (0: the untrained model), marked by a vertical line.
     """
     loss, val_loss = list(history["loss"]), list(history["val_loss"])
     epochs = list(range(1, len(loss) + 1))
@@ -54,15 +55,22 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
              line=dict(color="black", dash="dot")),
     ]
     last = max(total_epochs or 0, len(epochs), 1)
-    layout = dict(xaxis=dict(title=dict(text="epoch"), range=[0.5, last + 0.5], dtick=max(1, last // 10)))
+    first = -0.5 if chosen_epoch == 0 else 0.5  # room for the untrained model's line when it is the one kept
+    layout = dict(xaxis=dict(title=dict(text="epoch"), range=[first, last + 0.5], dtick=max(1, last // 10)),
+                  shapes=[])
     values = loss + val_loss
     if baseline_mse is not None:
         values.append(baseline_mse)
         baseline_line = dict(color=BASELINE_COLOR, dash="dash", width=1.5)
-        layout["shapes"] = [horizontal_line(baseline_mse, baseline_line)]
+        layout["shapes"].append(horizontal_line(baseline_mse, baseline_line))
         # Named in the legend: plotly places a line's own label wrongly on a log axis.
         lines.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=baseline_line,
                           name="naive forecast (last value)"))
+    if chosen_epoch is not None:
+        chosen_line = dict(color=MUTED, width=2)
+        layout["shapes"].append(vertical_line(chosen_epoch, chosen_line))
+        lines.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=chosen_line,
+                          name=f"kept: epoch {chosen_epoch}" if chosen_epoch else "kept: untrained (epoch 0)"))
     log_scale = bool(values) and min(values) > 0
     layout["yaxis"] = dict(title=dict(text="mean squared error (z-scored units)"),
                            type="log" if log_scale else "linear")
@@ -70,10 +78,12 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
         ticks = log_ticks(min(values), max(values))
         layout["yaxis"].update(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     caption = (
-        "Error of the forecast after each epoch on the training windows (blue) and on the later, held-out "
-        "validation windows (dotted); the dashed red line is the naive forecast that repeats the last value, so "
-        "the model has learned something useful only where the dotted line runs below it"
+        "Error of the forecast after each epoch on the training windows (blue) and on the later validation "
+        "windows (dotted), which choose the epoch the model keeps; the dashed red line is the naive forecast that "
+        "repeats the last value, on the same validation windows"
     )
+    if chosen_epoch is not None:
+        caption += ", and the grey vertical line marks the kept epoch (the lowest validation loss; 0 is the untrained model)"
     caption += " (log scale)." if log_scale else "."
     return Chart(figure(lines, layout, height=340), caption)
 
@@ -198,19 +208,65 @@ def forecast_impact(series: Sequence[str], impact: np.ndarray, target: str, driv
     return Chart(figure([bars], layout, height=340), caption)
 
 
-def baseline_verdict(val_mse: float, baseline_mse: float) -> str:
-    """Whether the model beat the naive last-value forecast on the validation windows, and by how much."""
-    numbers = f"validation MSE {val_mse:.4g} against {baseline_mse:.4g} for the naive forecast that repeats the last value"
-    if baseline_mse <= 0:
-        return f"The naive forecast is exact on these validation windows ({numbers}); there is nothing to beat."
-    change = (val_mse - baseline_mse) / baseline_mse
-    if val_mse < baseline_mse:
+MATCH_TOLERANCE = 0.005
+"""Errors within this share of each other count as a tie: the untrained model repeats the last value up to rounding."""
+
+ADVICE = ("A longer window (in the Batch panel), more epochs or another target may help; a series that moves "
+          "like a random walk, such as a share price, has no better forecast than its last value.")
+
+
+def baseline_verdict(test_mse: float, naive_mse: float) -> str:
+    """Whether the model beat the naive last-value forecast on the test windows, by how much, and what may help."""
+    numbers = (f"test MSE {test_mse:.4g} against {naive_mse:.4g} for the naive forecast that repeats the last "
+               "value, on the last rows, which neither training nor the choice of epoch saw")
+    if naive_mse <= 0:
+        return f"The naive forecast is exact on these test windows ({numbers}); there is nothing to beat."
+    change = (test_mse - naive_mse) / naive_mse
+    if abs(change) < MATCH_TOLERANCE:
+        return f"The model did not beat the naive forecast, it only matched it ({numbers}). {ADVICE}"
+    if change < 0:
         return f"The model beat the naive forecast: its error is {-change:.0%} lower ({numbers})."
-    if val_mse == baseline_mse:
-        return f"The model only matched the naive forecast ({numbers})."
-    times = f"{val_mse / baseline_mse:.1f} times" if change >= 1 else f"{change:.0%}"
+    times = f"{test_mse / naive_mse:.1f} times" if change >= 1 else f"{change:.0%}"
     return (f"The model did not beat the naive forecast: its error is {times} higher ({numbers}). Whatever its "
-            "importances show, it has not learned a better forecast than repeating the last value.")
+            f"importances show, it has not learned a better forecast than repeating the last value. {ADVICE}")
+
+
+def stop_note(stop: str, epochs_run: int, chosen_epoch: int, patience: int) -> str:
+    """One sentence on how training ended and which epoch the model kept.
+
+    Args:
+        stop: "epochs", "patience", "diverged" or "caller", as `explorer.training.Selection.stop`.
+        epochs_run: epochs with a finite loss; chosen_epoch: the kept epoch (0: the untrained model).
+        patience: epochs without a better validation loss that end training.
+    """
+    kept = (f"the weights of epoch {chosen_epoch}, the lowest validation loss" if chosen_epoch else
+            "its untrained weights (the naive forecast), because no epoch had a lower validation loss")
+    ended = {
+        "epochs": f"Training ran all {epochs_run} epochs",
+        "patience": f"Training stopped after epoch {epochs_run}: the validation loss had not improved for {patience} "
+                    "epochs",
+        "diverged": f"Training stopped after epoch {epochs_run}, when the loss became NaN or infinite",
+        "caller": f"Training was stopped after epoch {epochs_run}",
+    }[stop]
+    return f"{ended}; the model keeps {kept}."
+
+
+def parts_note(rows: Mapping[str, range], index: Sequence) -> str:
+    """Which rows (and, with a date index, which dates) train, validate and test the model.
+
+    Args:
+        rows: "train", "validation", "test" -> range of row positions, as `explorer.training.Split.rows`.
+        index: the data's row labels; dates name the first and last day of each part.
+    """
+    names = {"train": "training", "validation": "validation (chooses the epoch)", "test": "test (the verdict)"}
+    dated = len(index) > 0 and hasattr(index[0], "strftime")
+    parts = []
+    for part, name in names.items():
+        span = rows[part]
+        dates = (f" ({index[span.start]:%Y-%m-%d} to {index[span.stop - 1]:%Y-%m-%d})" if dated else "")
+        parts.append(f"{name}: rows {span.start + 1}-{span.stop}{dates}")
+    return ("Rows in time order, " + "; ".join(parts) + ". Validation and test windows read their inputs from the "
+            "rows just before them.")
 
 
 def planted_verdict(dependencies: Sequence[Mapping] | None, target: str, importance: Mapping[str, float]) -> str | None:

@@ -65,6 +65,8 @@ class Trained:
     data_label: str
     dependencies: list
     result: ForecastResult
+    index: pd.Index
+    """The data's row labels, to name the rows of each part."""
 
 
 def check(frame: pd.DataFrame, settings: Settings) -> float:
@@ -77,9 +79,7 @@ def check(frame: pd.DataFrame, settings: Settings) -> float:
     from explorer.training import chronological_split  # loads TensorFlow
 
     target_index = list(settings.series).index(settings.target)
-    split = chronological_split(frame, target_index, settings.input_size, settings.horizon)
-    last_value = split.x_val[:, -1, target_index : target_index + 1]
-    return float(np.mean((last_value - split.y_val) ** 2))
+    return chronological_split(frame, settings.input_size, settings.horizon, target_index).naive_mse("validation")
 
 
 def train(frame: pd.DataFrame, settings: Settings, baseline_mse: float, data_label: str,
@@ -110,7 +110,7 @@ def train(frame: pd.DataFrame, settings: Settings, baseline_mse: float, data_lab
         live.empty()
         show.error(problem)
         return None
-    trained = Trained(settings, data_label, dependencies, result)
+    trained = Trained(settings, data_label, dependencies, result, frame.index)
     st.session_state[_RESULT] = trained
     return trained
 
@@ -139,8 +139,10 @@ def scaling_json(trained: Trained) -> str:
         "mean": [float(v) for v in result.mean],
         "std": [float(v) for v in result.std],
         "note": "Feed windows of shape (batch, input_size, len(series)) with each series scaled as "
-                "(value - mean) / std; the model returns the target's next horizon values on the same scale "
-                "(multiply by the target's std and add its mean).",
+                "(value - mean) / std, as in training; the model returns the target's next horizon values on "
+                "the same scale (multiply by the target's std and add its mean). The model also scales each "
+                "window by its own statistics, so windows in the data's own units give forecasts in those "
+                "units, equal up to rounding.",
     }, indent=2)
 
 
