@@ -49,12 +49,12 @@ def make_batch(frame: pd.DataFrame, series: list[str], input_size: int, size: in
     return Batch(
         values=np.ascontiguousarray(cut.values[starts]),
         starts=starts,
-        labels=_labels(cut.index[starts]),
+        labels=labels_of(cut.index[starts]),
         series=tuple(cut.columns),
     )
 
 
-def _labels(index: pd.Index) -> tuple[str, ...]:
+def labels_of(index: pd.Index) -> tuple[str, ...]:
     """Index labels as short text: dates without a time of day when every time is midnight."""
     if isinstance(index, pd.DatetimeIndex) and (index == index.normalize()).all():
         if len(index) and ((index.month == 1) & (index.day == 1)).all():

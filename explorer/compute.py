@@ -261,26 +261,41 @@ FUSION_PAIRS = {
 """The pairs of representations the Gated Feature Fusion page can fuse, with what they are."""
 
 
-def fusion_pair(values: np.ndarray, pair: str, smoothing: int, seed: int) -> list[np.ndarray]:
-    """Two representations of the same (batch, time, series) windows, of equal shape, for GatedFeatureFusion.
+def fusion_pair(pair: str, smoothing: int, n_series: int, input_size: int, seed: int):
+    """The transform making two representations of the same (batch, time, series) windows for GatedFeatureFusion.
+
+    It is written in keras ops, so the page applies it to its batch and the trained-weights model applies it
+    inside itself: the layer sees the same pair either way. It returns [a, b] of equal shape.
 
     Args:
-        values: the batch.
         pair: a key of `FUSION_PAIRS`.
         smoothing: time steps of the centred moving average ("smoothed"); the ends repeat the edge value.
-        seed: seeds the TokenEmbedding's weights ("token_embedding").
+        n_series, input_size: the windows' shape (the TokenEmbedding is built for it).
+        seed: seeds the TokenEmbedding's weights ("token_embedding"); they stay fixed, also in training.
     """
     if pair == "smoothed":
         before = (smoothing - 1) // 2
-        padded = np.pad(values, ((0, 0), (before, smoothing - 1 - before), (0, 0)), mode="edge")
-        sums = np.cumsum(np.pad(padded, ((0, 0), (1, 0), (0, 0))), axis=1, dtype=np.float64)
-        smoothed = (sums[:, smoothing:] - sums[:, :-smoothing]) / smoothing
-        return [values, smoothed.astype(np.float32)]
+        after = smoothing - 1 - before
+
+        def smoothed(windows):
+            x = keras.ops.convert_to_tensor(windows)
+            ends = [keras.ops.repeat(x[:, :1], before, axis=1)] if before else []
+            ends_after = [keras.ops.repeat(x[:, -1:], after, axis=1)] if after else []
+            padded = keras.ops.concatenate(ends + [x] + ends_after, axis=1)
+            sums = keras.ops.cumsum(keras.ops.pad(padded, ((0, 0), (1, 0), (0, 0))), axis=1)
+            return [x, (sums[:, smoothing:] - sums[:, :-smoothing]) / smoothing]
+
+        return smoothed
     if pair == "token_embedding":
-        n_series = values.shape[-1]
         embedding = build_layer("TokenEmbedding", {"c_in": n_series, "d_model": n_series},
-                                (None, values.shape[1], n_series), seed)
-        return [values, keras.ops.convert_to_numpy(embedding(values))]
+                                (None, input_size, n_series), seed)
+        embedding.trainable = False
+
+        def projected(windows):
+            x = keras.ops.convert_to_tensor(windows)
+            return [x, embedding(x)]
+
+        return projected
     raise ValueError(f"`pair` must be one of {list(FUSION_PAIRS)}; got {pair!r}.")
 
 
@@ -333,9 +348,9 @@ def mixer_config(class_name: str, **settings) -> dict[str, Any]:
     return {name: settings[name] for name in mixer_arguments(getattr(kflayers, class_name))}
 
 
-def mixer_inputs(values: np.ndarray) -> np.ndarray:
-    """A (batch, time, series) batch as mixer input: one feature per series, its window as the vector."""
-    return np.ascontiguousarray(values.transpose(0, 2, 1))
+def mixer_inputs(windows):
+    """(batch, time, series) windows as mixer input: one feature per series, its window as the vector (keras ops)."""
+    return keras.ops.transpose(windows, (0, 2, 1))
 
 
 def mixer_mask(n_windows: int, series: tuple[str, ...], masked: list[str]) -> np.ndarray | None:

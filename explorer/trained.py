@@ -33,7 +33,13 @@ import keras
 import numpy as np
 
 from explorer import compute
-from explorer.next_step import TrainingFailed, fit_selected, instance_normalize, next_step_split
+from explorer.data import DataError
+from explorer.training import chronological_split, fit_selected
+from kflayers.layers.instance_norm import ReversibleInstanceNorm
+
+
+class TrainingFailed(DataError):
+    """Training could not give a usable result; the message is one sentence for the user."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +69,10 @@ class TrainedLayer:
 
     def verdict(self) -> str:
         ratio = self.test_mse / self.naive_mse if self.naive_mse > 0 else float("inf")
+        if self.epochs and self.best_epoch == 0:
+            return (f"No epoch beat the untrained model on the validation part, so the layer keeps its fresh "
+                    f"weights and the model stays the naive forecast (test MSE {self.test_mse:.4f}); a longer "
+                    "window, other series or more data may give it something to learn.")
         if self.beats_naive:
             return (f"On the test part the trained model's next-step error is {ratio:.2f}x the naive forecast's "
                     f"(MSE {self.test_mse:.4f} against {self.naive_mse:.4f}): it learned something beyond "
@@ -73,63 +83,88 @@ class TrainedLayer:
 
 
 class NextStepModel(keras.Model):
-    """The standard model around a page's layer: predicts each series' next value as a change from the last."""
+    """The standard model around a page's layer: forecasts every series' next value as a change from the last.
 
-    def __init__(self, layer, n_series: int, **kwargs):
+    Args:
+        layer: the page's layer (trained in place).
+        transform: turns normalised (batch, time, series) windows into the layer's inputs with keras ops,
+            exactly as the page does with its batch.
+        n_series: number of series.
+    """
+
+    def __init__(self, layer, transform: Callable, n_series: int, **kwargs):
         super().__init__(**kwargs)
+        self.norm = ReversibleInstanceNorm(name="instance_norm")
         self.body = layer
+        self.transform = transform
         self.head = keras.layers.Dense(n_series, kernel_initializer="zeros", name="head")
 
-    def call(self, inputs, training=None):
-        layer_inputs, last_value = inputs
-        features = self.body(layer_inputs, training=training)
-        flat = keras.ops.reshape(features, (keras.ops.shape(features)[0], -1))
-        return last_value + self.head(flat)
+    def call(self, windows, training=None):
+        normalized, mean, std = self.norm(windows)
+        features = self.body(self.transform(normalized), training=training)
+        change = self.head(keras.ops.reshape(features, (keras.ops.shape(features)[0], -1)))
+        forecast = normalized[:, -1:, :] + change[:, None, :]
+        return self.norm.restore(forecast, mean, std)
 
 
-# Short, fixed budgets: a page's training should take seconds, not minutes, on two cores.
 EPOCHS = 30
-PATIENCE = 5
-LEARNING_RATE = 3e-3
-BATCH_SIZE = 32
+
+
+def normalize_windows(windows: np.ndarray) -> np.ndarray:
+    """Windows normalised by their own statistics, exactly as `NextStepModel` does before its layer."""
+    return keras.ops.convert_to_numpy(ReversibleInstanceNorm()(keras.ops.convert_to_tensor(windows))[0])
 
 
 def train_layer(class_name: str, config: dict[str, Any], input_shape, seed: int, values: np.ndarray,
-                input_size: int, transform: Callable[[np.ndarray], Any],
+                input_size: int, transform: Callable, labels=None,
                 on_progress: Callable[[float, str], None] | None = None) -> TrainedLayer:
     """Train the page's layer for a next-step forecast of every series of `values`.
 
     Args:
-        class_name, config, input_shape, seed: the page's layer, as `compute.build_layer` takes them.
-        values: (rows, series) float array of the z-scored series, rows in time order.
+        class_name, config, input_shape, seed: the page's layer, as `compute.build_layer` takes them; the
+            training starts from exactly the fresh weights the page shows.
+        values: (rows, series) float array of the series, rows in time order.
         input_size: the window length the page uses.
-        transform: turns normalised (batch, time, series) windows into the layer's inputs, exactly as
-            the page does with its batch.
+        transform: normalised windows -> the layer's inputs, in keras ops (see `NextStepModel`).
+        labels: the data's index labels per row (to say which dates each part covers), or None.
         on_progress: called as on_progress(fraction done, message) after every epoch.
 
     Raises:
         TrainingFailed: too few rows for the window and the split, or the loss diverged (one sentence).
     """
-    split = next_step_split(values, input_size)
+    try:
+        split = chronological_split(values, input_size)
+    except DataError as problem:
+        raise TrainingFailed(str(problem)) from problem
     layer = compute.build_layer(class_name, config, input_shape, seed)
-    model = NextStepModel(layer, values.shape[1], name="next_step_model")
+    model = NextStepModel(layer, transform, values.shape[1], name="next_step_model")
 
-    def model_inputs(windows):
-        normalized, mean, std = instance_normalize(windows)
-        return (transform(normalized), normalized[:, -1, :]), mean[:, 0, :], std[:, 0, :]
+    def report(epoch: int, logs: dict) -> None:
+        if on_progress is not None:
+            on_progress((epoch + 1) / EPOCHS, f"Epoch {epoch + 1} of at most {EPOCHS}: validation loss "
+                                              f"{logs['val_loss']:.4f}.")
 
-    result = fit_selected(
-        model, split, model_inputs, epochs=EPOCHS, patience=PATIENCE,
-        learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, seed=seed, on_progress=on_progress,
-    )
+    selection = fit_selected(model, split, EPOCHS, seed, on_epoch=report)
+    if selection.stop == "diverged":
+        raise TrainingFailed(selection.message + " The page stays on fresh weights.")
     return TrainedLayer(
         layer=layer,
         model=(f"{class_name} inside a next-step forecaster: each window normalised by its own mean and spread, "
-               f"then {class_name}, then one Dense layer (started at zero) predicting every series' change from "
-               "its last value."),
-        test_mse=result.test_mse, naive_mse=result.naive_mse, epochs=result.epochs, best_epoch=result.best_epoch,
-        parts=split.describe(),
+               f"then {class_name}, then one Dense layer (started at zero, so the untrained model repeats the last "
+               "value) predicting every series' change."),
+        test_mse=selection.test_mse, naive_mse=selection.naive_test_mse,
+        epochs=len(selection.history["loss"]), best_epoch=selection.best_epoch,
+        parts=_parts(split.rows, labels),
     )
+
+
+def _parts(rows: dict[str, range], labels) -> str:
+    def span(part):
+        first, last = rows[part][0], rows[part][-1]
+        return f"{labels[first]} to {labels[last]}" if labels is not None else f"rows {first} to {last}"
+
+    return (f"Trained on {span('train')}, epoch chosen on {span('validation')}, judged on {span('test')}, "
+            "which no choice saw.")
 
 
 @dataclasses.dataclass

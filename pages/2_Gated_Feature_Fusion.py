@@ -42,12 +42,7 @@ st.write("GatedFeatureFusion looks at two representations of the same features s
 shape = current.batch.shape
 choice = layers.LayerChoice.of("GatedFeatureFusion", {"activation": activation}, current,
                                input_shape=(shape, shape), variant=(pair, smoothing), weights=weights)
-
-
-def make_pair(windows):
-    return compute.fusion_pair(windows, pair, smoothing, current.seed)
-
-
+make_pair = layers.fusion_pair(current, pair, smoothing)
 inputs = layers.page_inputs(choice, current, make_pair)
 choice = layers.resolve_weights(choice, current, make_pair)
 stages = layers.trace(choice, training, inputs)

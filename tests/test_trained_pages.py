@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_testing import open_tab, page_figures, plotly_array, run
-from explorer import compute, next_step, trained
+from explorer import compute, trained
+from explorer.training import chronological_split
 from explorer.data import load_sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +24,10 @@ SIDE_BY_SIDE = {MIXING: ("mix_view", "Cross-series impact", "impact"),
                 FUSION: ("gff_view", "The gate", "gate_histogram"),
                 EMBEDDING: ("emb_view", "Learned kernels", "kernel"),
                 MIXERS: ("mixers_view", "Importance", "importance")}
+
+
+def layers_as_is(windows):
+    return windows
 
 
 def _page(path: str) -> AppTest:
@@ -96,43 +101,17 @@ def test_nested_weights_keep_the_initializer_variance_and_the_shared_units():
 # ------------------------------------------------------------------ the recipe
 
 
-def test_instance_normalisation_round_trip_and_statistics():
-    rng = np.random.default_rng(0)
-    trend = np.linspace(0, 50, 32)[None, :, None] + rng.normal(size=(4, 32, 3))
-    normalized, mean, std = next_step.instance_normalize(trend)
-    np.testing.assert_allclose(normalized * std + mean, trend, atol=1e-4)
-    np.testing.assert_allclose(normalized.mean(axis=1), 0, atol=1e-5)
-    np.testing.assert_allclose(normalized.std(axis=1), 1, atol=1e-4)
-    flat, _, flat_std = next_step.instance_normalize(np.full((2, 8, 1), 3.0))
-    assert np.all(flat == 0) and np.all(flat_std == 1)
-
-
-def test_split_is_chronological_and_targets_are_the_next_rows():
-    values = np.arange(200 * 2, dtype=np.float32).reshape(200, 2)
-    split = next_step.next_step_split(values, 16)
-    parts = [split.train, split.validation, split.test]
-    for windows, targets in parts:
-        np.testing.assert_array_equal(targets, windows[:, -1, :] + 2)  # the row right after each window
-    last_targets = [targets[:, 0].max() for _, targets in parts]
-    first_targets = [targets[:, 0].min() for _, targets in parts]
-    assert last_targets[0] < first_targets[1] and last_targets[1] < first_targets[2]
-    assert split.rows["test"][1] == 199 and split.rows["train"][0] == 16
-    with pytest.raises(next_step.TrainingFailed, match=f"at least {next_step.minimum_rows(16)} rows"):
-        next_step.next_step_split(values[:40], 16)
-
-
 def test_untrained_model_is_the_naive_forecast_and_training_beats_it_on_a_learnable_series():
     steps = np.arange(400)
     values = np.stack([np.sin(steps * 2 * np.pi / 12), np.cos(steps * 2 * np.pi / 12)], axis=1).astype(np.float32)
     config = {"n_series": 2, "input_size": 24, "dropout": 0.0, "ff_dim": 16, "activation": "relu"}
     layer = compute.build_layer("FeatureMixing", config, (None, 24, 2), seed=0)
-    model = trained.NextStepModel(layer, 2, name="next_step_model")
-    windows = next_step.next_step_split(values, 24).test[0]
-    normalized, _, _ = next_step.instance_normalize(windows)
-    untrained = keras.ops.convert_to_numpy(model((normalized, normalized[:, -1, :])))
-    np.testing.assert_array_equal(untrained, normalized[:, -1, :])
+    model = trained.NextStepModel(layer, layers_as_is, 2, name="next_step_model")
+    windows = chronological_split(values, 24).x_test
+    untrained = keras.ops.convert_to_numpy(model(windows))
+    np.testing.assert_allclose(untrained[:, 0, :], windows[:, -1, :], atol=1e-5)  # the naive forecast
 
-    result = trained.train_layer("FeatureMixing", config, (None, 24, 2), 0, values, 24, lambda w: w)
+    result = trained.train_layer("FeatureMixing", config, (None, 24, 2), 0, values, 24, layers_as_is)
     assert result.beats_naive and result.test_mse < 0.5 * result.naive_mse
     assert "does not" not in result.verdict()
     fresh = compute.build_layer("FeatureMixing", config, (None, 24, 2), seed=0)
@@ -153,7 +132,7 @@ def test_training_jobs_share_one_result_and_keep_a_failure():
     assert jobs.start(("a",), train) is first and len(calls) == 1
 
     def fail(report):
-        raise next_step.TrainingFailed("Too few rows.")
+        raise trained.TrainingFailed("Too few rows.")
 
     failed = jobs.start(("b",), fail)
     failed.future.exception(timeout=30)
@@ -203,7 +182,7 @@ def test_traced_layer_is_the_trained_one():
     from explorer.data import windows  # noqa: F401
 
     batch = make_batch(values, list(values.columns[:7]), 32, 16)
-    normalized = next_step.instance_normalize(batch.values)[0]
+    normalized = trained.normalize_windows(batch.values)
     matches = [np.allclose(keras.ops.convert_to_numpy(r.layer(normalized, training=False))[0].T, heatmap, atol=1e-5)
                for r in trained_jobs]
     assert any(matches)

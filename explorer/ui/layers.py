@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import keras
 import numpy as np
 import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
 from explorer import compute, figures, trained
-from explorer.batch import zscored_rows
-from explorer.next_step import instance_normalize
+from explorer.batch import labels_of, zscored_rows
 from explorer.ui import controls, data, show
 
 MC_SAMPLES = 64
@@ -151,14 +151,25 @@ def page_inputs(choice: LayerChoice, current: data.Current, transform: Callable[
     """
     values = current.batch.values
     if choice.normalized:
-        values = instance_normalize(values)[0]
+        values = trained.normalize_windows(values)
     return _transformed(choice.data_key, choice.seed, choice.variant, choice.normalized,
                         f"{transform.__module__}.{transform.__qualname__}", transform, values)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _transformed(data_key: str, seed: int, variant: tuple, normalized: bool, transform_name: str, _transform, _values):
-    return _transform(_values)
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, _transform(_values))
+
+
+def fusion_pair(current: data.Current, pair: str, smoothing: int):
+    """The Gated Feature Fusion page's pair transform (see `compute.fusion_pair`), made once per shape and seed."""
+    _, input_size, n_series = current.batch.shape
+    return _fusion_pair(pair, smoothing, n_series, input_size, current.seed)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _fusion_pair(pair: str, smoothing: int, n_series: int, input_size: int, seed: int):
+    return compute.fusion_pair(pair, smoothing, n_series, input_size, seed)
 
 
 def resolve_weights(choice: LayerChoice, current: data.Current, transform: Callable[[np.ndarray], object]
@@ -173,7 +184,8 @@ def resolve_weights(choice: LayerChoice, current: data.Current, transform: Calla
         return choice
     job = TRAINING.start(choice.training_key, lambda report: trained.train_layer(
         choice.class_name, dict(choice.config), choice.build_shape, choice.seed,
-        zscored_rows(current.dataset.frame, current.batch.series), current.batch.shape[1], transform, on_progress=report))
+        zscored_rows(current.dataset.frame, current.batch.series), current.batch.shape[1], transform,
+        labels=_row_labels(current), on_progress=report))
     if job.done and job.error is None:
         result = job.result
         st.caption(show.plain(result.model + " " + result.parts))
@@ -184,6 +196,10 @@ def resolve_weights(choice: LayerChoice, current: data.Current, transform: Calla
     else:
         _training_progress(choice.training_key)
     return choice.fresh
+
+
+def _row_labels(current: data.Current) -> tuple[str, ...]:
+    return labels_of(current.dataset.frame.index)
 
 
 @st.fragment(run_every=0.5)
