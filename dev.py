@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Set up the project and run it: the README's two commands.
+"""Set up the project and run it: the README's commands.
 
-    python3 dev.py app    # create .venv, install, start the Streamlit app
-    python3 dev.py test   # create .venv, install, run the whole test suite
+    python3 dev.py app      # create .venv, install, start the Streamlit app
+    python3 dev.py test     # create .venv, install, run the whole test suite
+    python3 dev.py deploy   # create .venv, install, serve the app from replicas behind nginx
+                            # (deploy/README.md; options go to deploy/launch.py, e.g. --replicas 4 --port 80)
 
 Only the standard library is used here, because this script runs before
 anything is installed. The virtual environment is reinstalled only when
@@ -24,7 +26,11 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian package -> (the file of it that is used, what uses it).
+SYSTEM_PACKAGES = {
+    "chromium": (Path("/usr/bin/chromium"), "the browser tests (Playwright cannot download its own browser here)"),
+    "nginx": (Path("/usr/sbin/nginx"), "the scale-out test and `dev.py deploy`"),
+}
 
 
 def _say(message: str) -> None:
@@ -50,18 +56,20 @@ def ensure_venv(extra: str) -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's chromium; Playwright cannot download its own here."""
-    if CHROMIUM.exists():
+def ensure_system_packages(*packages: str) -> None:
+    """Install those of `packages` (keys of SYSTEM_PACKAGES; PyPI has none of them) that are missing."""
+    missing = [package for package in packages if not SYSTEM_PACKAGES[package][0].exists()]
+    if not missing:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        _say("chromium is missing and cannot be installed here (need root and apt-get); "
-             "browser tests will fail. Install it with: apt-get install -y chromium")
+        for package in missing:
+            _say(f"{package} is missing and cannot be installed here (need root and apt-get), so "
+                 f"{SYSTEM_PACKAGES[package][1]} will fail. Install it with: apt-get install -y {package}")
         return
-    _say("installing Debian's chromium for the browser tests")
+    _say(f"installing Debian's {' and '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     _run("apt-get", "update", "-qq", env=env)
-    _run("apt-get", "install", "-y", "-qq", "chromium", env=env)
+    _run("apt-get", "install", "-y", "-qq", *missing, env=env)
 
 
 def main(argv: list[str]) -> int:
@@ -71,9 +79,13 @@ def main(argv: list[str]) -> int:
         args = [str(BIN / "streamlit"), "run", str(ROOT / "app.py"), *argv[2:]]
         os.chdir(ROOT)
         os.execv(args[0], args)
+    if command == "deploy":
+        ensure_venv("app")
+        ensure_system_packages("nginx")
+        os.execv(str(PYTHON), [str(PYTHON), str(ROOT / "deploy" / "launch.py"), *argv[2:]])
     if command == "test":
         ensure_venv("app,test")
-        ensure_chromium()
+        ensure_system_packages("chromium", "nginx")
         result = subprocess.run([str(PYTHON), "-m", "pytest", *argv[2:]], cwd=ROOT)
         return result.returncode
     print(__doc__)
