@@ -71,6 +71,23 @@ def test_instance_norm_validates_and_round_trips_its_config():
     assert ReversibleInstanceNorm.from_config(layer.get_config()).epsilon == 1e-3
 
 
+def test_instance_norm_round_trips_inside_a_saved_functional_model(tmp_path):
+    inputs = keras.Input((24, 3))
+    norm = ReversibleInstanceNorm()
+    normalised, mean, std = norm(inputs)
+    forecast = norm.restore(keras.layers.Dense(3, name="head")(normalised[:, -1:, :]), mean, std)
+    model = keras.Model(inputs, forecast)
+    model.save(tmp_path / "functional.keras")
+    loaded = keras.saving.load_model(tmp_path / "functional.keras")
+    windows = _trending_windows()
+    np.testing.assert_array_equal(np.asarray(loaded(windows)), np.asarray(model(windows)))
+    # Dense of the normalised last step, mapped back with each window's own statistics.
+    kernel, bias = model.get_layer("head").get_weights()
+    steps = (windows - windows.mean(axis=1, keepdims=True)) / np.sqrt(windows.var(axis=1, keepdims=True) + 1e-5)
+    expected = (steps[:, -1:, :] @ kernel + bias) * np.sqrt(windows.var(axis=1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(np.asarray(model(windows)), expected + windows.mean(axis=1, keepdims=True), rtol=1e-4)
+
+
 # The split
 
 
