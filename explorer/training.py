@@ -83,7 +83,9 @@ class Split:
     """Windows of one data set cut in time order into training, validation and test parts.
 
     Attributes:
-        x_train, x_val, x_test: float32 windows `(n, input_size, n_series)`.
+        x_train, x_val, x_test: float32 windows `(n, input_size, n_series)`:
+            read-only views into one scaled copy of the data (overlapping
+            windows share memory).
         y_train, y_val, y_test: what each window should forecast: the next
             `horizon` values of the target, `(n, horizon)`, or of every series,
             `(n, horizon, n_series)`, when no target was named.
@@ -147,7 +149,7 @@ def rows_needed(input_size: int, horizon: int) -> int:
 def chronological_split(values, input_size: int, horizon: int = 1, target_index: int | None = None) -> Split:
     """Cut `(rows, series)` values into training, validation and test windows, in time order.
 
-    The rows are split 70 / 15 / 15 %. A window belongs to the part that holds
+    The rows are split 70 / 15 / 15 % (`SHARES`). A window belongs to the part that holds
     all the rows it forecasts, so no target of an earlier part lies in a later
     part; windows whose targets straddle two parts are left out. Every part is
     scaled by the mean and standard deviation of the training rows, so neither
@@ -178,7 +180,8 @@ def chronological_split(values, input_size: int, horizon: int = 1, target_index:
     if n_rows < needed:
         raise DataError(
             f"Training with a window of {input_size} and a horizon of {horizon} needs at least {needed} rows "
-            f"(70% to train, 15% to validate, 15% to test); the data has {n_rows}. Use a shorter window or "
+            f"({SHARES[0]:.0%} to train, {SHARES[1]:.0%} to validate, {SHARES[2]:.0%} to test); the data has "
+            f"{n_rows}. Use a shorter window or "
             "horizon, or more data."
         )
     train_end, val_end = _part_ends(n_rows)
@@ -187,17 +190,15 @@ def chronological_split(values, input_size: int, horizon: int = 1, target_index:
     std = np.where(std > 0, std, 1.0).astype(np.float32)
     scaled = (values - mean) / std
     span = input_size + horizon
+    # Views into `scaled`, not copies: window i reads rows i ... i + input_size - 1 and forecasts the next
+    # `horizon` rows, so it belongs to the part [start, stop) when start - input_size <= i <= stop - span.
     spans = np.lib.stride_tricks.sliding_window_view(scaled, span, axis=0).transpose(0, 2, 1)
-    # Window i forecasts rows i + input_size ... i + span - 1.
-    first_target = np.arange(len(spans)) + input_size
-    last_target = first_target + horizon - 1
     bounds = {"train": (0, train_end), "validation": (train_end, val_end), "test": (val_end, n_rows)}
     cut = {}
     for part, (start, stop) in bounds.items():
-        inside = spans[(first_target >= start) & (last_target < stop)]
-        x = np.ascontiguousarray(inside[:, :input_size, :])
+        inside = spans[max(0, start - input_size) : stop - span + 1]
         y = inside[:, input_size:, :] if target_index is None else inside[:, input_size:, target_index]
-        cut[part] = (x, np.ascontiguousarray(y))
+        cut[part] = (inside[:, :input_size, :], y)
     return Split(*cut["train"], *cut["validation"], *cut["test"], mean=mean.astype(np.float32), std=std,
                  rows={part: range(start, stop) for part, (start, stop) in bounds.items()},
                  target_index=target_index)
