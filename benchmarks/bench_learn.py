@@ -9,8 +9,11 @@ Goals (issue 12):
   (b) On synthetic data the model beats naive too (the planted driver is
       checked by tests/test_learn.py).
   (c) One default training run on a bundled sample takes about
-      `SECONDS_GOAL` seconds or less on a 2-core machine (printed per case,
-      from one run; the first case includes compiling the training step).
+      `SECONDS_GOAL` seconds or less on a 2-core machine. Printed per case
+      from one run: wall seconds, which other work on a shared machine
+      inflates, and the process's CPU seconds (all threads), which it does
+      not and which bound the wall time of an idle machine from above
+      roughly (TensorFlow uses both cores at times).
 
 The test part is the last 15% of the rows; neither the scaling nor the
 epoch choice saw it.
@@ -23,6 +26,7 @@ The script exits non-zero if goal (a) or (b) is missed.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -39,9 +43,12 @@ SECONDS_GOAL = 20.0
 
 def cases(n_targets: int):
     """(case name, frame of the page's default series, target, window) for every sample and synthetic data."""
-    from explorer.data import SAMPLES, load_sample
+    from streamlit.logger import get_logger
+
+    # The page's data defaults live beside Streamlit caches, which warn when imported outside a running app.
+    get_logger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+    from explorer.data import SAMPLES, load_sample, synthetic
     from explorer.ui.data import DEFAULT_SERIES, DEFAULT_WINDOW, SYNTHETIC_STEPS
-    from explorer.data import synthetic
 
     frames = {name: load_sample(name) for name in SAMPLES}
     frames["synthetic"] = synthetic(n_steps=SYNTHETIC_STEPS)
@@ -64,24 +71,25 @@ def main() -> int:
     from explorer import training
 
     print(f"defaults: epochs {training.EPOCHS}, learning rate {training.LEARNING_RATE:g}, weight decay "
-          f"{training.WEIGHT_DECAY:g}, patience {training.PATIENCE}, batch {training.BATCH_SIZE}, dropout "
+          f"{training.WEIGHT_DECAY:g}, patience {training.PATIENCE}, min improvement {training.MIN_IMPROVEMENT:g}, "
+          f"batch {training.BATCH_SIZE}, dropout "
           f"{training.DROPOUT:g}, ff_dim {training.FF_DIM}, cross mixer, horizon 1, split "
           f"{'/'.join(f'{s:.0%}' for s in training.SHARES)}")
     print(f"{'case':<34} {'seed':>4} {'window':>6} {'model MSE':>10} {'naive MSE':>10} {'ratio':>6} "
-          f"{'epoch':>5} {'stop':>8} {'s':>5}")
+          f"{'epoch':>5} {'stop':>8} {'wall s':>6} {'CPU s':>6}")
     real, synthetic_ratios, slowest = [], [], 0.0
     for name, frame, target, window in cases(args.targets):
         for seed in args.seeds:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = training.fit_forecaster(frame, target, window, seed=seed)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             selection = result.selection
             ratio = selection.test_mse / selection.naive_test_mse
             (synthetic_ratios if name.startswith("synthetic") else real).append(ratio)
             if not name.startswith("synthetic"):
-                slowest = max(slowest, seconds)
+                slowest = max(slowest, cpu)
             print(f"{name:<34} {seed:>4} {window:>6} {selection.test_mse:>10.4g} {selection.naive_test_mse:>10.4g} "
-                  f"{ratio:>6.3f} {selection.best_epoch:>5} {selection.stop:>8} {seconds:>5.1f}", flush=True)
+                  f"{ratio:>6.3f} {selection.best_epoch:>5} {selection.stop:>8} {seconds:>6.1f} {cpu:>6.1f}", flush=True)
 
     beaten = sum(r < 1 for r in real)
     worst = max(real)
@@ -91,7 +99,7 @@ def main() -> int:
           f"(goal: most, and <= {WORST_RATIO}) -> {'PASS' if goal_a else 'FAIL'}")
     print(f"(b) synthetic: beats naive on {sum(r < 1 for r in synthetic_ratios)} of {len(synthetic_ratios)} "
           f"-> {'PASS' if goal_b else 'FAIL'}")
-    print(f"(c) slowest run on a bundled sample: {slowest:.1f} s (goal about {SECONDS_GOAL:g} s)")
+    print(f"(c) most CPU time of a run on a bundled sample: {slowest:.1f} s (goal about {SECONDS_GOAL:g} s of wall time)")
     return 0 if goal_a and goal_b else 1
 
 

@@ -127,6 +127,7 @@ def test_loss_curve_marks_the_kept_epoch():
 
 
 def test_baseline_verdict_states_who_won_on_the_test_rows_and_by_how_much():
+    assert learn.beat_naive(0.75, 1.0) and not learn.beat_naive(1.2, 1.0) and not learn.beat_naive(0.1, 0.0)
     assert learn.baseline_verdict(0.75, 1.0) == (
         "The model beat the naive forecast: its error is 25% lower (test MSE 0.75 against 1 for the naive "
         "forecast that repeats the last value, on the last rows, which neither training nor the choice of epoch "
@@ -143,6 +144,7 @@ def test_baseline_verdict_states_who_won_on_the_test_rows_and_by_how_much():
 @pytest.mark.parametrize("model_mse", [1.0, 1.004, 0.996])
 def test_baseline_verdict_calls_a_rounding_difference_a_tie_and_says_what_may_help(model_mse):
     verdict = learn.baseline_verdict(model_mse, 1.0)
+    assert not learn.beat_naive(model_mse, 1.0)
     assert verdict.startswith("The model did not beat the naive forecast, it only matched it")
     assert verdict.endswith(learn.ADVICE)
 

@@ -71,6 +71,23 @@ def test_instance_norm_validates_and_round_trips_its_config():
     assert ReversibleInstanceNorm.from_config(layer.get_config()).epsilon == 1e-3
 
 
+def test_instance_norm_round_trips_inside_a_saved_functional_model(tmp_path):
+    inputs = keras.Input((24, 3))
+    norm = ReversibleInstanceNorm()
+    normalised, mean, std = norm(inputs)
+    forecast = norm.restore(keras.layers.Dense(3, name="head")(normalised[:, -1:, :]), mean, std)
+    model = keras.Model(inputs, forecast)
+    model.save(tmp_path / "functional.keras")
+    loaded = keras.saving.load_model(tmp_path / "functional.keras")
+    windows = _trending_windows()
+    np.testing.assert_array_equal(np.asarray(loaded(windows)), np.asarray(model(windows)))
+    # Dense of the normalised last step, mapped back with each window's own statistics.
+    kernel, bias = model.get_layer("head").get_weights()
+    steps = (windows - windows.mean(axis=1, keepdims=True)) / np.sqrt(windows.var(axis=1, keepdims=True) + 1e-5)
+    expected = (steps[:, -1:, :] @ kernel + bias) * np.sqrt(windows.var(axis=1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(np.asarray(model(windows)), expected + windows.mean(axis=1, keepdims=True), rtol=1e-4)
+
+
 # The split
 
 
@@ -157,7 +174,7 @@ def test_selection_keeps_the_best_validation_epoch_and_never_reads_the_test_part
     split = _small_split()
     model, seen = _small_model(), []
     selection = fit_selected(model, split, epochs=6, seed=0, on_epoch=lambda epoch, logs: seen.append(_weights(model)),
-                             patience=6, learning_rate=3e-3)
+                             patience=6, learning_rate=3e-3, min_improvement=0.0)
     val_losses = selection.history["val_loss"]
     assert len(val_losses) == 6 and selection.stop == "epochs"
     assert selection.best_epoch == int(np.argmin(val_losses)) + 1  # this data is learnable: an epoch beats epoch 0
@@ -170,7 +187,7 @@ def test_selection_keeps_the_best_validation_epoch_and_never_reads_the_test_part
     nonsense = {"x_test": split.x_test * -50.0, "y_test": split.y_test + 9.0}
     other_model = _small_model()
     other = fit_selected(other_model, type(split)(**{**split.__dict__, **nonsense}), epochs=6, seed=0, patience=6,
-                         learning_rate=3e-3)
+                         learning_rate=3e-3, min_improvement=0.0)
     assert (other.history, other.best_epoch) == (selection.history, selection.best_epoch)
     assert other.test_mse != selection.test_mse
     for a, b in zip(_weights(other_model), _weights(model)):
@@ -179,11 +196,27 @@ def test_selection_keeps_the_best_validation_epoch_and_never_reads_the_test_part
 
 def test_selection_stops_after_patience_epochs_without_a_better_validation_loss():
     split = _small_split()
-    selection = fit_selected(_small_model(), split, epochs=30, seed=0, patience=2, learning_rate=3e-2)
+    selection = fit_selected(_small_model(), split, epochs=30, seed=0, patience=2, learning_rate=3e-2,
+                             min_improvement=0.0)
     val_losses = selection.history["val_loss"]
     assert selection.stop == "patience" and len(val_losses) == selection.best_epoch + 2 < 30
     best = val_losses[selection.best_epoch - 1] if selection.best_epoch else selection.naive_val_mse
     assert min(val_losses[selection.best_epoch:]) >= best
+
+
+def test_a_gain_smaller_than_min_improvement_does_not_count():
+    split = _small_split()
+    model = _small_model()
+    untrained = _weights(model)
+    # Only a validation loss 99.9% below the untrained model's would count: no epoch does.
+    selection = fit_selected(model, split, epochs=10, seed=0, patience=3, learning_rate=3e-3, min_improvement=0.999)
+    assert min(selection.history["val_loss"]) < selection.naive_val_mse  # epochs did improve, by less than that
+    assert selection.best_epoch == 0 and selection.stop == "patience" and len(selection.history["val_loss"]) == 3
+    for kept, initial in zip(_weights(model), untrained):
+        np.testing.assert_array_equal(kept, initial)
+    assert selection.val_mse == pytest.approx(selection.naive_val_mse, rel=1e-5)
+    with pytest.raises(ValueError, match=r"`min_improvement` must be in \[0, 1\)"):
+        fit_selected(model, split, epochs=1, seed=0, min_improvement=1.0)
 
 
 def test_a_diverging_training_stops_at_once_and_keeps_the_last_good_result():

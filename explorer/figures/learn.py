@@ -215,6 +215,11 @@ ADVICE = ("A longer window (in the Batch panel), more epochs or another target m
           "like a random walk, such as a share price, has no better forecast than its last value.")
 
 
+def beat_naive(test_mse: float, naive_mse: float) -> bool:
+    """Whether the model's error is lower than the naive forecast's by more than a rounding difference."""
+    return naive_mse > 0 and test_mse < naive_mse * (1.0 - MATCH_TOLERANCE)
+
+
 def baseline_verdict(test_mse: float, naive_mse: float) -> str:
     """Whether the model beat the naive last-value forecast on the test windows, by how much, and what may help."""
     numbers = (f"test MSE {test_mse:.4g} against {naive_mse:.4g} for the naive forecast that repeats the last "
@@ -222,10 +227,10 @@ def baseline_verdict(test_mse: float, naive_mse: float) -> str:
     if naive_mse <= 0:
         return f"The naive forecast is exact on these test windows ({numbers}); there is nothing to beat."
     change = (test_mse - naive_mse) / naive_mse
+    if beat_naive(test_mse, naive_mse):
+        return f"The model beat the naive forecast: its error is {-change:.0%} lower ({numbers})."
     if abs(change) < MATCH_TOLERANCE:
         return f"The model did not beat the naive forecast, it only matched it ({numbers}). {ADVICE}"
-    if change < 0:
-        return f"The model beat the naive forecast: its error is {-change:.0%} lower ({numbers})."
     times = f"{test_mse / naive_mse:.1f} times" if change >= 1 else f"{change:.0%}"
     return (f"The model did not beat the naive forecast: its error is {times} higher ({numbers}). Whatever its "
             f"importances show, it has not learned a better forecast than repeating the last value. {ADVICE}")

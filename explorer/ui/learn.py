@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -53,7 +52,7 @@ class Settings:
 
     def describe(self) -> str:
         return (f"target {self.target}, window {self.input_size}, horizon {self.horizon}, {self.mixer} mixer, "
-                f"ff_dim {self.ff_dim}, dropout {self.dropout:g}, {self.epochs} epochs, seed {self.seed}, "
+                f"ff_dim {self.ff_dim}, dropout {self.dropout:g}, up to {self.epochs} epochs, seed {self.seed}, "
                 f"{len(self.series)} series")
 
 

@@ -19,7 +19,9 @@ class ReversibleInstanceNorm(keras.layers.Layer):
     maps the model's outputs back with the same statistics, so the forecast
     follows the series' current level and spread. This is reversible instance
     normalisation (RevIN, Kim et al. 2022) without the optional learned affine
-    step. The layer has no weights; used inside a model, it is saved with it.
+    step. The layer has no weights; used inside a model (subclassed or
+    functional, with `restore()` applied to the model's symbolic outputs),
+    it is saved with it.
 
     Args:
         epsilon: added to the variance before the square root, so a constant
