@@ -1,6 +1,5 @@
 """GatedFeatureFusion: keras harness, numpy reference, gate limits, stages, errors."""
 
-import keras
 import numpy as np
 import pytest
 from keras.src import testing
