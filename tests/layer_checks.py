@@ -4,6 +4,11 @@ import keras
 import numpy as np
 
 
+def to_numpy(tensor) -> np.ndarray:
+    """A numpy copy of a tensor of any backend (a torch tensor that requires grad included)."""
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
 def assert_keras_roundtrip(layer, inputs, tmp_path):
     """Save a model around `layer` as `.keras`, load it, and require identical outputs and config.
 
@@ -19,22 +24,19 @@ def assert_keras_roundtrip(layer, inputs, tmp_path):
     loaded_layer = loaded.get_layer(layer.name)
     assert type(loaded_layer) is type(layer)
     assert loaded_layer.get_config() == layer.get_config()
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(loaded(inputs, training=False)),
-        keras.ops.convert_to_numpy(model(inputs, training=False)),
-    )
+    np.testing.assert_array_equal(to_numpy(loaded(inputs, training=False)), to_numpy(model(inputs, training=False)))
 
 
 def assert_trace_matches_call(layer, inputs, expected_stages):
-    """In inference, `trace()` yields `expected_stages` in order, the last bit-identical to a call."""
+    """In inference, `trace()` yields `expected_stages` in order, the last bit-identical to a call.
+
+    Returns the stages as numpy arrays.
+    """
     stages = layer.trace(inputs)
     assert list(stages) == list(expected_stages)
     assert all(name in layer.stage_descriptions() for name in stages)
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(stages[expected_stages[-1]]),
-        keras.ops.convert_to_numpy(layer(inputs)),
-    )
-    return stages
+    np.testing.assert_array_equal(to_numpy(stages[expected_stages[-1]]), to_numpy(layer(inputs)))
+    return {name: to_numpy(tensor) for name, tensor in stages.items()}
 
 
 def batch_norm_reference(x, mean, variance, gamma, beta, epsilon=1e-3):

@@ -7,12 +7,14 @@ while a public layer has none.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
-import keras
 import numpy as np
 
 import kflayers
+from kflayers.layers.mixer import AttentionMixer
+from kflayers.mixers import MIXERS, make_mixer
 
 BATCH, TIME, SERIES = 4, 12, 3
 MOD_DIM, N_FEATURES = 4, 3
@@ -53,20 +55,16 @@ def features():
 
 
 def feature_mask():
-    """Ignores feature 1 of every instance."""
-    return np.tile(np.array([[False, True, False]]), (BATCH, 1))
+    """Keeps features 0 and 2 of every instance and ignores feature 1 (keras' convention: True = keep)."""
+    return np.tile(np.array([[True, False, True]]), (BATCH, 1))
 
 
 def _mixer_cases():
-    factories = {
-        "global_weights_mixer": lambda: kflayers.GlobalWeightsMixer(mod_dim=MOD_DIM, n_features=N_FEATURES, dropout=0.3),
-        "instance_weights_mixer": lambda: kflayers.InstanceWeightsMixer(mod_dim=MOD_DIM, n_features=N_FEATURES, dropout=0.3),
-        "self_attention_mixer": lambda: kflayers.SelfAttentionMixer(mod_dim=MOD_DIM, n_heads=2, dropout=0.3),
-        "cross_attention_mixer": lambda: kflayers.CrossAttentionMixer(mod_dim=MOD_DIM, n_heads=2, dropout=0.3),
-    }
-    for name, make in factories.items():
-        yield Case(name, make, features)
-        yield Case(f"{name}_masked", make, features, lambda: {"mask": feature_mask()})
+    for flavour, mixer_class in MIXERS.items():
+        heads = {"n_heads": 2} if issubclass(mixer_class, AttentionMixer) else {}
+        make = functools.partial(make_mixer, flavour, MOD_DIM, N_FEATURES, dropout=0.3, **heads)
+        yield Case(f"{flavour}_mixer", make, features)
+        yield Case(f"{flavour}_mixer_masked", make, features, lambda: {"mask": feature_mask()})
 
 
 CASES = [
@@ -80,6 +78,14 @@ CASES = [
 ]
 
 CASE_IDS = [case.id for case in CASES]
+
+PUBLIC_LAYERS = sorted(
+    name for name in kflayers.__all__
+    if isinstance(getattr(kflayers, name), type)
+    and issubclass(getattr(kflayers, name), kflayers.StagedLayer)
+    and getattr(kflayers, name) is not kflayers.StagedLayer
+)
+"""The names of kflayers' public layers: every StagedLayer it exports, the base class aside."""
 
 
 def variable_values(layer) -> list[np.ndarray]:

@@ -9,6 +9,7 @@ from layer_checks import (
     assert_trace_matches_call,
     batch_norm_reference,
     randomise_plane_batch_norm,
+    to_numpy,
 )
 
 from kflayers import FeatureMixing
@@ -67,7 +68,7 @@ def test_inference_matches_numpy_with_moving_statistics(activation, fn):
     x = window()
     flat = x.reshape(len(x), -1).astype("float64")
     expected = reference(x, batch_norm_reference(flat, mean, variance, gamma, beta), dense, fn)
-    np.testing.assert_allclose(layer(x, training=False), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(layer(x, training=False)), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_training_normalises_with_batch_statistics():
@@ -75,7 +76,7 @@ def test_training_normalises_with_batch_statistics():
     x = window()
     flat = x.reshape(len(x), -1).astype("float64")
     normed = batch_norm_reference(flat, flat.mean(0), flat.var(0), gamma, beta)
-    np.testing.assert_allclose(layer(x, training=True), reference(x, normed, dense), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(layer(x, training=True)), reference(x, normed, dense), rtol=1e-4, atol=1e-4)
 
 
 def test_one_training_call_moves_statistics_by_one_percent():
@@ -97,30 +98,30 @@ def test_batch_statistics_mode_normalises_like_training_without_updating(dtype):
     layer = FeatureMixing(N_SERIES, INPUT_SIZE, dropout=0.0, ff_dim=FF_DIM, dtype=dtype)
     x = window() * 10 + 100
     layer(x)
-    moving = [keras.ops.convert_to_numpy(v) for v in layer.batch_norm.non_trainable_variables]
+    moving = [v.numpy() for v in layer.batch_norm.non_trainable_variables]
     with stage_mode(batch_norm=BATCH_STATS):
         batch_stats = layer(x)
     for before, variable in zip(moving, layer.batch_norm.non_trainable_variables):
         np.testing.assert_array_equal(variable, before)
     assert keras.backend.standardize_dtype(batch_stats.dtype) == layer.compute_dtype
-    np.testing.assert_array_equal(batch_stats, layer(x, training=True))
+    np.testing.assert_array_equal(to_numpy(batch_stats), to_numpy(layer(x, training=True)))
 
 
 def test_dropout_acts_in_training_only():
     rate = 0.5
     layer, _, _ = layer_with_weights(dropout=rate)
     x = window(batch=8)
-    training = {k: keras.ops.convert_to_numpy(v) for k, v in layer.trace(x, training=True).items()}
+    training = {k: to_numpy(v) for k, v in layer.trace(x, training=True).items()}
     for before, after in (("activation", "dropout_1"), ("dense_2", "dropout_2")):
         kept = training[after] != 0
         assert 0.3 < kept[training[before] != 0].mean() < 0.7, f"{after} should zero about half of {before}"
         np.testing.assert_allclose(training[after][kept], training[before][kept] / (1 - rate), rtol=1e-5)
     np.testing.assert_allclose(training["residual"], training["input"] + training["dropout_2"], rtol=1e-5, atol=1e-6)
 
-    inference = layer.trace(x, training=False)
+    inference = {k: to_numpy(v) for k, v in layer.trace(x, training=False).items()}
     np.testing.assert_array_equal(inference["dropout_1"], inference["activation"])
     np.testing.assert_array_equal(inference["dropout_2"], inference["dense_2"])
-    np.testing.assert_array_equal(layer(x), layer(x))
+    np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(layer(x)))
 
 
 def test_trace_stages_follow_the_data_flow():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 from keras.src import testing
-from layer_checks import assert_keras_roundtrip, assert_trace_matches_call
+from layer_checks import assert_keras_roundtrip, assert_trace_matches_call, to_numpy
 
 from kflayers import TokenEmbedding
 
@@ -63,7 +63,7 @@ class TokenEmbeddingHarnessTest(testing.TestCase):
 def test_circular_equals_torch_conv1d_for_odd_kernels(kernel_size):
     layer, torch_weight, bias = layer_with_weights(kernel_size)
     x = np.random.randn(2, 7, 3).astype("float32")
-    np.testing.assert_allclose(layer(x), torch_circular_conv(x, torch_weight, bias), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer(x)), torch_circular_conv(x, torch_weight, bias), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel_size", [2, 4])
@@ -72,7 +72,7 @@ def test_circular_even_kernel_is_torch_conv1d_without_its_first_step(kernel_size
     x = np.random.randn(2, 7, 3).astype("float32")
     torch_out = torch_circular_conv(x, torch_weight, bias)
     assert torch_out.shape[1] == 8  # torch cannot keep the length for an even kernel
-    np.testing.assert_allclose(layer(x), torch_out[:, 1:], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer(x)), torch_out[:, 1:], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel_size", [2, 3, 4])
@@ -82,11 +82,11 @@ def test_zero_paddings_match_keras_conv1d_and_numpy(padding, kernel_size):
     x = np.random.randn(2, 6, 3).astype("float32")
     left = kernel_size - 1 if padding == "causal" else (kernel_size - 1) // 2
     padded = np.pad(x, ((0, 0), (left, kernel_size - 1 - left), (0, 0)))
-    np.testing.assert_allclose(layer(x), correlate(padded, torch_weight, bias), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer(x)), correlate(padded, torch_weight, bias), rtol=1e-5, atol=1e-5)
     conv = keras.layers.Conv1D(4, kernel_size, padding=padding)
     conv.build((None, None, 3))
     conv.set_weights([torch_weight.transpose(2, 1, 0), bias])
-    np.testing.assert_allclose(layer(x), conv(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer(x)), to_numpy(conv(x)), rtol=1e-5, atol=1e-5)
 
 
 def test_impulse_at_first_step_wraps_to_the_last_output_step():
@@ -94,7 +94,7 @@ def test_impulse_at_first_step_wraps_to_the_last_output_step():
     taps = torch_weight[0, 0]  # the kernel's three taps, oldest first
     impulse = np.zeros((1, 6, 1), "float32")
     impulse[0, 0, 0] = 1.0
-    out = keras.ops.convert_to_numpy(layer(impulse))[0, :, 0]
+    out = to_numpy(layer(impulse))[0, :, 0]
     # Step t sees (t-1, t, t+1); only steps 0, 1 and (wrapped) 5 see the impulse at step 0.
     np.testing.assert_allclose(out, [taps[1], taps[0], 0, 0, 0, taps[2]], rtol=1e-6)
 
@@ -105,7 +105,7 @@ def test_impulse_does_not_wrap_with_zero_padding(padding, expected):
     taps = {f"t{m}": torch_weight[0, 0, m] for m in range(3)} | {"0": 0.0}
     impulse = np.zeros((1, 6, 1), "float32")
     impulse[0, 0, 0] = 1.0
-    out = keras.ops.convert_to_numpy(layer(impulse))[0, :, 0]
+    out = to_numpy(layer(impulse))[0, :, 0]
     np.testing.assert_allclose(out, [taps[name] for name in expected.split()], rtol=1e-6)
 
 
@@ -124,14 +124,14 @@ def test_initialisation_is_untruncated_kaiming_normal_and_torch_bias():
     c_in, d_model, kernel_size = 16, 256, 3
     layer = TokenEmbedding(c_in, d_model, kernel_size=kernel_size)
     layer.build((None, None, c_in))
-    kernel = keras.ops.convert_to_numpy(layer.kernel).ravel()
+    kernel = layer.kernel.numpy().ravel()
     std = np.sqrt(2.0 / (kernel_size * c_in))
     assert abs(kernel.mean()) < 0.03 * std
     assert kernel.std() == pytest.approx(std, rel=0.03)
     # A truncated normal stops at about 2.3 std; ~1% of 12288 untruncated draws lie beyond 2.5 std.
     assert np.abs(kernel).max() > 2.5 * std
 
-    bias = keras.ops.convert_to_numpy(layer.bias)
+    bias = layer.bias.numpy()
     bound = 1.0 / np.sqrt(kernel_size * c_in)
     assert np.abs(bias).max() <= bound
     assert bias.max() > 0.9 * bound and bias.min() < -0.9 * bound
@@ -147,7 +147,7 @@ def test_output_shape_and_symbolic_time():
 def test_training_flag_does_not_change_the_output():
     layer, _, _ = layer_with_weights(3)
     x = np.random.randn(2, 5, 3).astype("float32")
-    np.testing.assert_array_equal(layer(x, training=True), layer(x, training=False))
+    np.testing.assert_array_equal(to_numpy(layer(x, training=True)), to_numpy(layer(x, training=False)))
 
 
 def test_save_load_roundtrip(tmp_path):

@@ -79,6 +79,13 @@ def check_positive_int(name: str, value: Any) -> int:
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Validate a constructor argument that must be True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False; got {value!r}.")
+    return value
+
+
 def check_rate(name: str, value: Any) -> float:
     """Validate a dropout-like rate in [0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kflayers.layers.base import StagedLayer, check_activation, check_positive_int, check_rate
-from kflayers.layers.tsmixer_helpers import build_plane_batch_norm, check_window_shape
+from kflayers.layers.tsmixer_helpers import PLANE_NORM_STAGES, build_plane_batch_norm, check_window_shape, normalise_plane
+
 
 @keras.saving.register_keras_serializable(package="kflayers")
 class FeatureMixing(StagedLayer):
@@ -40,11 +40,7 @@ class FeatureMixing(StagedLayer):
     (32, 96, 7)
     """
 
-    STAGES = (
-        ("input", "The window as given: (batch, time, series)."),
-        ("flatten", "Time and series flattened into one plane per window, so each (time, series) cell is normalised on its own."),
-        ("batch_norm", "Batch normalisation of every cell: batch statistics in training, moving averages in inference."),
-        ("reshape", "The normalised plane reshaped back to (batch, time, series)."),
+    STAGES = PLANE_NORM_STAGES + (
         ("dense_1", "First Dense layer: each time step's series vector projected to ff_dim hidden units."),
         ("activation", "The activation applied to the hidden units."),
         ("dropout_1", "Dropout on the hidden units (training only)."),
@@ -77,9 +73,7 @@ class FeatureMixing(StagedLayer):
     def call(self, inputs, training=None):
         check_window_shape(type(self).__name__, inputs.shape, self.input_size, self.n_series)
         x = self._stage("input", inputs)
-        flat = self._stage("flatten", ops.reshape(x, (-1, self.input_size * self.n_series)))
-        normed = self._stage("batch_norm", self._batch_norm(self.batch_norm, flat, training))
-        normed = self._stage("reshape", ops.reshape(normed, (-1, self.input_size, self.n_series)))
+        normed = normalise_plane(self, x, training)
         hidden = self._stage("dense_1", self.dense_1(normed))
         hidden = self._stage("activation", self._activation_fn(hidden))
         hidden = self._stage("dropout_1", self._dropout(self.dropout_1, hidden, training))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kflayers.layers.mixer import Mixer, check_positive_int, mix_by_weights, mixer_stages
+from kflayers.layers.base import check_positive_int
+from kflayers.layers.mixer import Mixer, mix_by_weights, mixer_stages
 
 
 @keras.saving.register_keras_serializable(package="kflayers")

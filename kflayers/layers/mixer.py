@@ -24,14 +24,7 @@ import math
 import keras
 from keras import ops
 
-from kflayers.layers.base import StagedLayer, check_positive_int, check_rate
-
-
-def check_bool(name: str, value) -> bool:
-    """Validate a constructor argument that must be True or False."""
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False; got {value!r}.")
-    return value
+from kflayers.layers.base import StagedLayer, check_bool, check_positive_int, check_rate
 
 
 def mixer_stages(importance: str, mixed: str) -> tuple[tuple[str, str], ...]:

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from kflayers.layers.base import StagedLayer, check_activation, check_positive_int, check_rate
-from kflayers.layers.tsmixer_helpers import build_plane_batch_norm, check_window_shape
+from kflayers.layers.tsmixer_helpers import PLANE_NORM_STAGES, build_plane_batch_norm, check_window_shape, normalise_plane
 
 
 @keras.saving.register_keras_serializable(package="kflayers")
@@ -40,11 +40,7 @@ class TemporalMixing(StagedLayer):
     (32, 96, 7)
     """
 
-    STAGES = (
-        ("input", "The window as given: (batch, time, series)."),
-        ("flatten", "Time and series flattened into one plane per window, so each (time, series) cell is normalised on its own."),
-        ("batch_norm", "Batch normalisation of every cell: batch statistics in training, moving averages in inference."),
-        ("reshape", "The normalised plane reshaped back to (batch, time, series)."),
+    STAGES = PLANE_NORM_STAGES + (
         ("transpose", "Swapped to (batch, series, time): each series becomes one vector over time."),
         ("dense", "Dense layer over time: every output step is a learned mix of all input steps of the same series."),
         ("activation", "The activation applied to the mixed time steps."),
@@ -73,9 +69,7 @@ class TemporalMixing(StagedLayer):
     def call(self, inputs, training=None):
         check_window_shape(type(self).__name__, inputs.shape, self.input_size, self.n_series)
         x = self._stage("input", inputs)
-        flat = self._stage("flatten", ops.reshape(x, (-1, self.input_size * self.n_series)))
-        normed = self._stage("batch_norm", self._batch_norm(self.batch_norm, flat, training))
-        normed = self._stage("reshape", ops.reshape(normed, (-1, self.input_size, self.n_series)))
+        normed = normalise_plane(self, x, training)
         per_series = self._stage("transpose", ops.transpose(normed, (0, 2, 1)))
         mixed = self._stage("dense", self.dense(per_series))
         mixed = self._stage("activation", self._activation_fn(mixed))

@@ -7,7 +7,7 @@ import math
 import keras
 from keras import ops
 
-from kflayers.layers.base import StagedLayer, check_choice, check_positive_int
+from kflayers.layers.base import StagedLayer, check_bool, check_choice, check_positive_int
 
 PADDINGS = ("circular", "same", "causal")
 
@@ -72,9 +72,7 @@ class TokenEmbedding(StagedLayer):
         self.d_model = check_positive_int("d_model", d_model)
         self.kernel_size = check_positive_int("kernel_size", kernel_size)
         self.padding = check_choice("padding", padding, PADDINGS)
-        if not isinstance(use_bias, bool):
-            raise ValueError(f"`use_bias` must be True or False; got {use_bias!r}.")
-        self.use_bias = use_bias
+        self.use_bias = check_bool("use_bias", use_bias)
         if padding == "causal":
             self._pad_left, self._pad_right = kernel_size - 1, 0
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from kflayers.layers.base import StagedLayer
 
@@ -20,6 +21,22 @@ def build_plane_batch_norm(layer: StagedLayer, batch, input_size: int, n_series:
     )
     batch_norm.build((batch, input_size * n_series))
     return batch_norm
+
+
+PLANE_NORM_STAGES = (
+    ("input", "The window as given: (batch, time, series)."),
+    ("flatten", "Time and series flattened into one plane per window, so each (time, series) cell is normalised on its own."),
+    ("batch_norm", "Batch normalisation of every cell: batch statistics in training, moving averages in inference."),
+    ("reshape", "The normalised plane reshaped back to (batch, time, series)."),
+)
+"""The first stages of both blocks, which `normalise_plane` records after the input."""
+
+
+def normalise_plane(layer: StagedLayer, x, training):
+    """Batch-normalise every (time, series) cell of the window `x` with `layer.batch_norm`, recording the stages."""
+    flat = layer._stage("flatten", ops.reshape(x, (-1, layer.input_size * layer.n_series)))
+    normed = layer._stage("batch_norm", layer._batch_norm(layer.batch_norm, flat, training))
+    return layer._stage("reshape", ops.reshape(normed, (-1, layer.input_size, layer.n_series)))
 
 
 def check_window_shape(layer_name: str, input_shape, input_size: int, n_series: int) -> None:
