@@ -56,21 +56,23 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
     ]
     last = max(total_epochs or 0, len(epochs), 1)
     first = -0.5 if chosen_epoch == 0 else 0.5  # room for the untrained model's line when it is the one kept
-    layout = dict(xaxis=dict(title=dict(text="epoch"), range=[first, last + 0.5], dtick=max(1, last // 10)),
-                  shapes=[])
+    layout = dict(xaxis=dict(title=dict(text="epoch"), range=[first, last + 0.5], dtick=max(1, last // 10)))
+    shapes = []
     values = loss + val_loss
     if baseline_mse is not None:
         values.append(baseline_mse)
         baseline_line = dict(color=BASELINE_COLOR, dash="dash", width=1.5)
-        layout["shapes"].append(horizontal_line(baseline_mse, baseline_line))
+        shapes.append(horizontal_line(baseline_mse, baseline_line))
         # Named in the legend: plotly places a line's own label wrongly on a log axis.
         lines.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=baseline_line,
                           name="naive forecast (last value)"))
     if chosen_epoch is not None:
         chosen_line = dict(color=MUTED, width=2)
-        layout["shapes"].append(vertical_line(chosen_epoch, chosen_line))
+        shapes.append(vertical_line(chosen_epoch, chosen_line))
         lines.append(dict(type="scatter", x=[None], y=[None], mode="lines", line=chosen_line,
                           name=f"kept: epoch {chosen_epoch}" if chosen_epoch else "kept: untrained (epoch 0)"))
+    if shapes:
+        layout["shapes"] = shapes
     log_scale = bool(values) and min(values) > 0
     layout["yaxis"] = dict(title=dict(text="mean squared error (z-scored units)"),
                            type="log" if log_scale else "linear")

@@ -36,7 +36,7 @@ def numpy_view(tensor) -> np.ndarray:
     """A read-only numpy view of `tensor`'s memory where the backend shares it (TensorFlow on CPU), else a copy."""
     try:
         return np.asarray(tensor)
-    except (TypeError, RuntimeError):  # e.g. a torch tensor on a GPU
+    except (TypeError, RuntimeError):  # e.g. a torch tensor that requires grad, or one on a GPU
         return to_numpy(tensor)
 
 
