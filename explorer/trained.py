@@ -51,7 +51,7 @@ class TrainedLayer:
         model: one sentence on the model the layer was trained in.
         test_mse, naive_mse: next-step MSE of the model and of the naive last-value forecast on the test
             part, in the units of the z-scored series.
-        epochs: epochs run; best_epoch: the epoch whose weights were kept (chosen on validation).
+        epochs: epochs run; best_epoch: the epoch whose weights were kept (chosen on validation, at least 1).
         parts: one sentence on which rows trained, validated and tested the model.
     """
 
@@ -69,10 +69,6 @@ class TrainedLayer:
 
     def verdict(self) -> str:
         ratio = self.test_mse / self.naive_mse if self.naive_mse > 0 else float("inf")
-        if self.epochs and self.best_epoch == 0:
-            return (f"No epoch beat the untrained model on the validation part, so the layer keeps its fresh "
-                    f"weights and the model stays the naive forecast (test MSE {self.test_mse:.4f}); a longer "
-                    "window, other series or more data may give it something to learn.")
         if self.beats_naive:
             return (f"On the test part the trained model's next-step error is {ratio:.2f}x the naive forecast's "
                     f"(MSE {self.test_mse:.4f} against {self.naive_mse:.4f}): it learned something beyond "
@@ -144,7 +140,7 @@ def train_layer(class_name: str, config: dict[str, Any], input_shape, seed: int,
             on_progress((epoch + 1) / EPOCHS, f"Epoch {epoch + 1} of at most {EPOCHS}: validation loss "
                                               f"{logs['val_loss']:.4f}.")
 
-    selection = fit_selected(model, split, EPOCHS, seed, on_epoch=report)
+    selection = fit_selected(model, split, EPOCHS, seed, on_epoch=report, untrained_counts=False)
     if selection.stop == "diverged":
         raise TrainingFailed(selection.message + " The page stays on fresh weights.")
     return TrainedLayer(

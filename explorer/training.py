@@ -273,8 +273,9 @@ class _Selector(keras.callbacks.Callback):
     than `fit`'s own validation for data this small.
     """
 
-    def __init__(self, x_val, y_val, patience, min_improvement, on_epoch):
+    def __init__(self, x_val, y_val, patience, min_improvement, on_epoch, untrained_counts=True):
         super().__init__()
+        self.untrained_counts = untrained_counts
         self.x_val, self.y_val = x_val, y_val
         self.patience = patience
         self.min_improvement = min_improvement
@@ -286,7 +287,8 @@ class _Selector(keras.callbacks.Callback):
         self.stop = "epochs"
 
     def on_train_begin(self, logs=None):
-        self.best_val_loss = mse(self.model, self.x_val, self.y_val)
+        # Without the untrained model as a candidate, the first finished epoch becomes the best.
+        self.best_val_loss = mse(self.model, self.x_val, self.y_val) if self.untrained_counts else math.inf
         self.best_weights = self._weights()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -331,6 +333,7 @@ def fit_selected(
     patience: int = PATIENCE,
     min_improvement: float = MIN_IMPROVEMENT,
     batch_size: int = BATCH_SIZE,
+    untrained_counts: bool = True,
 ) -> Selection:
     """Train `model` on `split`, choose its epoch on the validation part, judge it on the test part.
 
@@ -361,6 +364,8 @@ def fit_selected(
         min_improvement: the share by which a validation loss must undercut
             the best so far to count as better.
         batch_size: training windows per step.
+        untrained_counts: whether the model as built competes as epoch 0. The layer pages pass False: they
+            show what the layer learned, and their verdict still compares it with the naive forecast.
 
     Returns:
         A `Selection`.
@@ -374,7 +379,7 @@ def fit_selected(
                   jit_compile=False)
     if not 0.0 <= min_improvement < 1.0:
         raise ValueError(f"`min_improvement` must be in [0, 1); got {min_improvement!r}.")
-    selector = _Selector(split.x_val, split.y_val, patience, min_improvement, on_epoch)
+    selector = _Selector(split.x_val, split.y_val, patience, min_improvement, on_epoch, untrained_counts)
     model.fit(_Batches(split.x_train, split.y_train, batch_size, seed), epochs=epochs, shuffle=False, verbose=0,
               callbacks=[selector])
     return Selection(
