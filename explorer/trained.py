@@ -24,6 +24,7 @@ of the page first, and share one finished result between sessions.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import dataclasses
 import threading
 from collections import OrderedDict
@@ -98,7 +99,7 @@ class NextStepModel(keras.Model):
     def call(self, windows, training=None):
         normalized, mean, std = self.norm(windows)
         features = self.body(self.transform(normalized), training=training)
-        change = self.head(keras.ops.reshape(features, (keras.ops.shape(features)[0], -1)))
+        change = self.head(keras.ops.reshape(features, (-1, math.prod(features.shape[1:]))))
         forecast = normalized[:, -1:, :] + change[:, None, :]
         return self.norm.restore(forecast, mean, std)
 
