@@ -18,11 +18,12 @@ from the repository root) on a free loopback port, or with --replicas N as N rep
 chromium is driven through Playwright, one browser context (one Streamlit session) per page. A script
 added to every page takes all times with the page's own clock (performance.now()): the key press or click
 (a capture listener on the document), the first animation frame whose main area contains the expected
-text (a requestAnimationFrame loop) and the last mutation of the main area (a MutationObserver). A move
+text, and the last animation frame that followed a change of the main area (a MutationObserver marks the
+change, a requestAnimationFrame loop stamps both, so a change counts when it can be seen). A move
 has settled when the app is idle, the server has answered, every plotly chart is drawn, and neither the
-main area nor the server has changed anything for QUIET_MS. Controls are found by their labels (sliders
-by role and accessible name, moved one step with ArrowRight), so the script runs against whatever the
-pages are. Every move goes to a value no session has shown before on that server (ff_dim sessions start
+main area nor the server has changed anything for QUIET_MS. Controls are found by their labels (a slider
+by the group its label names, moved one step with ArrowRight; a selectbox by its label, with two clicks),
+so the script runs against whatever the pages are. Every move goes to a value no session has shown before on that server (ff_dim sessions start
 from distinct values given in the link; the flavour, of which there are four, is moved after an untimed
 dropout step), so no cache helps. App and trivial moves alternate, so a busy machine slows both alike;
 ratios are between medians. One more row has no goal: a bare page that redraws one plotly heatmap, the
@@ -76,7 +77,7 @@ st.plotly_chart(go.Figure(go.Heatmap(z=np.random.default_rng(value).normal(size=
 st.write(f"The slider is at {value}.")
 '''
 PROBE = """(() => {
-  const kf = window.__kf = {inputs: [], messages: 0, lastMessage: 0, lastMutation: 0, closed: 0,
+  const kf = window.__kf = {inputs: [], messages: 0, lastMessage: 0, lastChange: 0, closed: 0,
                             expect: null, seenAt: null};
   for (const kind of ['keydown', 'pointerdown']) {
     document.addEventListener(kind, () => kf.inputs.push(performance.now()), true);
@@ -89,9 +90,15 @@ PROBE = """(() => {
       this.addEventListener('close', () => { kf.closed += 1; });
     }
   };
-  const observer = new MutationObserver(() => { kf.lastMutation = performance.now(); });
+  // A change counts at the first animation frame after it, when the person can see it, as the expected text does.
+  let changed = false;
+  const observer = new MutationObserver(() => { changed = true; });
   let observed = null;
   const frame = () => {
+    if (changed) {
+      kf.lastChange = performance.now();
+      changed = false;
+    }
     const main = document.querySelector("[data-testid='stMain']");
     if (main && main !== observed) {
       observer.disconnect();
@@ -113,10 +120,10 @@ SETTLED = """([idle, quiet]) => {
   const drawn = main && [...main.querySelectorAll("[data-testid='stPlotlyChart']")]
     .every(chart => chart.querySelector('.main-svg'));
   return Boolean(document.querySelector(idle) && drawn && kf.messages > 0 && (kf.expect === null || kf.seenAt !== null)
-    && performance.now() - Math.max(kf.lastMutation, kf.lastMessage) >= quiet);
+    && performance.now() - Math.max(kf.lastChange, kf.lastMessage) >= quiet);
 }"""
-READING = """() => ({input: window.__kf.inputs.at(-1) ?? null, seen: window.__kf.seenAt, last: window.__kf.lastMutation,
-  closed: window.__kf.closed, epoch: performance.timeOrigin + window.__kf.lastMutation})"""
+READING = """() => ({input: window.__kf.inputs.at(-1) ?? null, seen: window.__kf.seenAt, last: window.__kf.lastChange,
+  closed: window.__kf.closed, epoch: performance.timeOrigin + window.__kf.lastChange})"""
 
 
 class MoveFailed(RuntimeError):
@@ -125,6 +132,10 @@ class MoveFailed(RuntimeError):
 
 FAILURES = (MoveFailed, PlaywrightError)
 """What a session's failure raises: ours, or Playwright's for a page that crashed or an element that is gone."""
+
+
+def why(error: Exception) -> str:
+    return str(error).splitlines()[0]
 
 
 @dataclass
@@ -147,7 +158,11 @@ class Session:
         self.context.add_init_script(PROBE)
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_S * 1000)
-        self.page.goto(url, timeout=TIMEOUT_S * 1000)
+        try:
+            self.page.goto(url)
+        except PlaywrightError:
+            self.context.close()
+            raise
 
     def settled(self) -> bool:
         return self.page.evaluate(SETTLED, [IDLE, QUIET_MS])
@@ -165,36 +180,35 @@ class Session:
         self.context.close()
 
 
-def wait_settled(sessions: list[Session], timeout_s: float = TIMEOUT_S) -> dict[Session, str]:
+def wait_settled(sessions: list[Session]) -> dict[Session, str]:
     """Wait until every session has settled; returns the failures, session -> why."""
     pending, failures = list(sessions), {}
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + TIMEOUT_S
     while pending:
         for session in list(pending):
             try:
-                if session.settled():
-                    pending.remove(session)
-                    session.reading()
+                done = session.settled()
+                if done:
+                    session.reading()  # raises if the page shows an exception or lost its connection
             except FAILURES as error:
-                failures[session] = str(error).splitlines()[0]
-                with contextlib.suppress(ValueError):
-                    pending.remove(session)
+                failures[session], done = why(error), True
+            if done:
+                pending.remove(session)
         if pending and time.monotonic() > deadline:
-            failures.update({s: f"{s.url} did not settle within {timeout_s:.0f} s" for s in pending})
+            failures.update({s: f"{s.url} did not settle within {TIMEOUT_S:.0f} s" for s in pending})
             break
         time.sleep(POLL_S)
     return failures
 
 
-def open_sessions(browser, urls: list[str]) -> list[Session]:
-    """A settled session on each url; fails if any page does not settle without errors."""
-    sessions = [Session(browser, url) for url in urls]
-    failures = wait_settled(sessions)
+def open_session(browser, url: str) -> Session:
+    """A session on `url`, once settled; fails if the page does not settle without errors."""
+    session = Session(browser, url)
+    failures = wait_settled([session])
     if failures:
-        for session in sessions:
-            session.close()
-        raise MoveFailed("; ".join(failures.values()))
-    return sessions
+        session.close()
+        raise MoveFailed(failures[session])
+    return session
 
 
 @dataclass
@@ -251,15 +265,42 @@ def shape_text(text: str, old: int, new: int) -> str:
     return f"({found[1]}{new})"
 
 
-def move(session: Session, step, timeout_s: float = TIMEOUT_S) -> Move:
+def move_together(sessions: list[Session], step) -> tuple[dict[Session, Move], list[str]]:
+    """Make `step` in every session at once (the inputs go out back to back, a few ms apart) and time it.
+
+    Returns the timed moves of the sessions that settled without errors, and what went wrong in the others.
+    """
+    expected, errors = {}, []
+    for session in sessions:
+        try:
+            expected[session] = step.expected(session.page)
+            session.page.evaluate(ARM, expected[session])
+        except FAILURES as error:
+            errors.append(why(error))
+    moving = []
+    for session in expected:
+        try:
+            step.act(session.page)
+            moving.append(session)
+        except FAILURES as error:
+            errors.append(why(error))
+    failures = wait_settled(moving)
+    errors += failures.values()
+    moves = {}
+    for session in (s for s in moving if s not in failures):
+        try:
+            moves[session] = timed(session.reading(), expected[session] is not None)
+        except FAILURES as error:
+            errors.append(why(error))
+    return moves, errors
+
+
+def move(session: Session, step) -> Move:
     """Make `step` in `session` and time it; fails if the page does not settle without errors."""
-    expected = step.expected(session.page)
-    session.page.evaluate(ARM, expected)
-    step.act(session.page)
-    failures = wait_settled([session], timeout_s)
-    if failures:
-        raise MoveFailed(failures[session])
-    return timed(session.reading(), expected is not None)
+    moves, errors = move_together([session], step)
+    if errors:
+        raise MoveFailed(errors[0])
+    return moves[session]
 
 
 def timed(reading: dict, expects_text: bool) -> Move:
@@ -290,7 +331,7 @@ def ff_dim_path(start: int) -> str:
 
 
 def open_control(browser, urls: dict[str, str], control: Control) -> Session:
-    session = open_sessions(browser, [f"{urls[control.server]}/{control.path}"])[0]
+    session = open_session(browser, f"{urls[control.server]}/{control.path}")
     if control.tab:
         session.page.get_by_role("tab", name=re.compile(re.escape(control.tab))).first.click()
         if wait_settled([session]):
@@ -311,7 +352,7 @@ def measure_controls(browser, urls: dict[str, str], controls: list[Control],
 
     `urls` has the "trivial" page's server and those the controls name.
     """
-    trivial = open_sessions(browser, [urls["trivial"]])[0]
+    trivial = open_session(browser, urls["trivial"])
     sessions = {c.name: open_control(browser, urls, c) for c in controls}
     results = {c.name: ([], []) for c in controls}
     try:
@@ -341,45 +382,29 @@ class UsersRun:
 
 def several_users(browser, url: str, users: int, rounds: int, first_ff_dim: int) -> UsersRun:
     """`users` sessions on the mixing page, each from its own ff_dim, all pressing ArrowRight at once, `rounds`
-    times after one warm-up round. A session that fails a move counts an error and stops moving."""
+    times after one warm-up round. A session that fails to open or fails a move counts an error and stops."""
     starts = [first_ff_dim + user * (rounds + 2) for user in range(users)]
     if starts[-1] + rounds + 1 > MAX_FF_DIM:
         raise ValueError(f"{users} users x {rounds} rounds need more ff_dim values than the slider has")
-    sessions = open_sessions(browser, [f"{url}/{ff_dim_path(start)}" for start in starts])
     run = UsersRun([], [], 0, users * rounds)
     step = SliderStep("ff_dim", shape_text)
+    sessions = []
     try:
-        for session, start in zip(sessions, starts):
-            check_ff_dim_start(session, start)
+        for start in starts:  # one after another: what is measured is the moves, not a crowd of first loads
+            try:
+                sessions.append(open_session(browser, f"{url}/{ff_dim_path(start)}"))
+            except FAILURES as error:
+                run.errors.append(why(error))
+                continue
+            check_ff_dim_start(sessions[-1], start)
         active = list(sessions)
         for round_ in range(rounds + 1):
-            moving = []
-            for session in active:
-                try:
-                    expected = step.expected(session.page)
-                    session.page.evaluate(ARM, expected)
-                    moving.append(session)
-                except FAILURES as error:
-                    run.errors.append(str(error).splitlines()[0])
-            for session in list(moving):  # the key presses go out back to back, a few ms apart
-                try:
-                    step.act(session.page)
-                except FAILURES as error:
-                    run.errors.append(str(error).splitlines()[0])
-                    moving.remove(session)
-            failures = wait_settled(moving)
-            run.errors += list(failures.values())
-            active = []
-            for session in (s for s in moving if s not in failures):
-                try:
-                    result = timed(session.reading(), True)
-                except FAILURES as error:
-                    run.errors.append(str(error).splitlines()[0])
-                    continue
-                active.append(session)
-                if round_:
-                    run.first_change_ms.append(result.first_change_ms)
-                    run.completed += 1
+            moves, errors = move_together(active, step)
+            run.errors += errors
+            active = list(moves)
+            if round_:
+                run.first_change_ms += [m.first_change_ms for m in moves.values()]
+                run.completed += len(moves)
     finally:
         for session in sessions:
             session.close()
@@ -401,7 +426,7 @@ def start_time(browser, script: Path, replicas: int) -> float:
     """Seconds from launching the server(s) to the home page settled in a fresh session."""
     with serve(script, replicas) as (url, launched):
         launched_epoch = time.time() - (time.perf_counter() - launched)
-        session = open_sessions(browser, [url])[0]
+        session = open_session(browser, url)
         rendered_epoch = session.reading()["epoch"] / 1000
         session.close()
     return rendered_epoch - launched_epoch

@@ -55,8 +55,9 @@ class Deployment:
     url: str
     """The proxy's address, the one users open."""
     replicas: list[Replica]
-    access_log: Path
-    """nginx's log: one line per request, `status method uri replica=host:port session=name`."""
+    run_dir: Path
+    """nginx's config and logs (access.log: `status method uri replica=host:port session=name` per request)
+    and each replica's log."""
     launched: float
     """time.perf_counter() when the launch began, for start-up measurements."""
 
@@ -129,8 +130,8 @@ def scale_out(script: Path = APP, replicas: int = 2, port: int | None = None, ho
               replica_ports: list[int] | None = None, start_seconds: float = START_SECONDS):
     """`replicas` Streamlit replicas of `script` behind nginx on host:port; yields a Deployment.
 
-    Ports default to free loopback ports. All replicas start at once and the proxy is up when
-    every replica answers its health check through it.
+    Ports default to free loopback ports. All replicas start at once; this yields when every replica, and
+    then the proxy, answers a health check.
     """
     if not Path(NGINX).exists():
         raise RuntimeError(f"nginx is missing ({NGINX}); install Debian's nginx with `apt-get install -y nginx` "
@@ -162,7 +163,7 @@ def scale_out(script: Path = APP, replicas: int = 2, port: int | None = None, ho
                 proxy_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
                 url = f"http://{proxy_host}:{port}"
                 _wait_until_healthy(url, processes, logs, deadline)
-                yield Deployment(url, started, run_dir / "access.log", launched)
+                yield Deployment(url, started, run_dir, launched)
             finally:
                 _stop(nginx)  # SIGTERM: nginx's fast shutdown, which does not wait for open websockets
         finally:
@@ -191,7 +192,7 @@ def main() -> int:
         with scale_out(args.script, args.replicas, args.port, args.host, args.replica_ports) as deployment:
             print(f"serving {args.script.name} at {deployment.url} from "
                   + ", ".join(r.url for r in deployment.replicas), flush=True)
-            print(f"logs in {deployment.access_log.parent}; Ctrl-C stops everything", flush=True)
+            print(f"config and logs in {deployment.run_dir}; Ctrl-C stops everything", flush=True)
             signal.pause()
     except KeyboardInterrupt:
         pass
