@@ -41,7 +41,8 @@ def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int)
     the initializer's variance holds at that size. The layer of size k+1 is
     then the layer of size k plus one unit (and a rescale of well under 1%),
     so moving a size slider by one changes the picture by one unit's share,
-    while a new seed still draws every weight anew.
+    while a new seed still draws every weight anew. A size beyond the page's
+    largest (a loaded model's layer) is drawn at its own size.
 
     Args:
         class_name: a public layer name of kflayers, e.g. "FeatureMixing".
@@ -52,8 +53,7 @@ def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int)
     layer = _seeded_build(class_name, config, input_shape, seed)
     if class_name in NESTED_SIZES:
         size_argument, largest = NESTED_SIZES[class_name]
-        if config[size_argument] > largest:
-            raise ValueError(f"`{size_argument}` can be at most {largest} here; got {config[size_argument]}.")
+        largest = max(largest, config[size_argument])
         largest_config = tuple(sorted({**config, size_argument: largest}.items()))
         drawn = _largest_weights(class_name, largest_config, _hashable_shape(input_shape), seed)
         for variable, (big, big_shape, initializer) in zip(layer.weights, drawn, strict=True):

@@ -8,31 +8,40 @@ page.setup(__file__)
 current = page.data_sidebar()
 
 from explorer import compute  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
-from explorer.ui import layers  # noqa: E402
+from explorer.ui import layers, model  # noqa: E402
 
+# A layer opened from your model replaces the page's own; its inputs stand in for the batch.
+opened = model.opened("mix", current, layers.as_is)
+if opened:
+    current = opened.current
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "swish", "linear")
 n_series, input_size = current.batch.shape[2], current.batch.shape[1]
 
 with st.sidebar:
     st.header("Layer")
-    weights = layers.weights_control("mix_weights")
-    class_name = controls.select(
-        "Layer", "mix_layer", ["FeatureMixing", "TemporalMixing"], "FeatureMixing", radio=True,
-        help="FeatureMixing mixes the series at each time step; TemporalMixing mixes the time steps of each series.")
-    config = {"n_series": n_series, "input_size": input_size}
-    if class_name == "FeatureMixing":
-        config["ff_dim"] = controls.slider(
-            "ff_dim", "mix_ff_dim", 1, compute.NESTED_SIZES["FeatureMixing"][1], 64, 1,
-            help="Hidden units of the MLP across series: every time step's series vector is projected to "
-                 "ff_dim units and back. The weights are nested: one more unit keeps every weight the smaller "
-                 "layer had, so a move by one changes the picture by one unit's share.")
-    config["dropout"] = controls.slider(
-        "dropout", "mix_dropout", 0.0, 0.9, 0.1, 0.05,
-        help="Rate of the dropout after each Dense layer; active in training mode only.")
-    config["activation"] = controls.select(
-        "activation", "mix_activation", ACTIVATIONS, "relu",
-        help="The keras activation after the first Dense layer.")
-    st.caption(f"n_series = {n_series} and input_size = {input_size} come from the batch.")
+    if opened:
+        weights, class_name, config = opened.weights, opened.class_name, opened.config
+        model.panel(opened)
+    else:
+        weights = layers.weights_control("mix_weights")
+        class_name = controls.select(
+            "Layer", "mix_layer", ["FeatureMixing", "TemporalMixing"], "FeatureMixing", radio=True,
+            help="FeatureMixing mixes the series at each time step; TemporalMixing mixes the time steps of each "
+                 "series.")
+        config = {"n_series": n_series, "input_size": input_size}
+        if class_name == "FeatureMixing":
+            config["ff_dim"] = controls.slider(
+                "ff_dim", "mix_ff_dim", 1, compute.NESTED_SIZES["FeatureMixing"][1], 64, 1,
+                help="Hidden units of the MLP across series: every time step's series vector is projected to "
+                     "ff_dim units and back. The weights are nested: one more unit keeps every weight the "
+                     "smaller layer had, so a move by one changes the picture by one unit's share.")
+        config["dropout"] = controls.slider(
+            "dropout", "mix_dropout", 0.0, 0.9, 0.1, 0.05,
+            help="Rate of the dropout after each Dense layer; active in training mode only.")
+        config["activation"] = controls.select(
+            "activation", "mix_activation", ACTIVATIONS, "relu",
+            help="The keras activation after the first Dense layer.")
+        st.caption(f"n_series = {n_series} and input_size = {input_size} come from the batch.")
     training = layers.mode_toggle("mix_training")
 
 st.title("Feature & Temporal Mixing")

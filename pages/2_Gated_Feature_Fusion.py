@@ -8,7 +8,7 @@ page.setup(__file__)
 current = page.data_sidebar()
 
 from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
-from explorer.ui import layers  # noqa: E402
+from explorer.ui import layers, model  # noqa: E402
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear")
 BOUNDED = ("sigmoid", "hard_sigmoid")
@@ -16,33 +16,44 @@ GATE_NOTE = ("a gate of 1 passes a through, 0 passes b and 0.5 averages them, so
              "layer mostly keeps one side and a narrow peak that it blends the same way everywhere (tanh and "
              "linear gates can leave [0, 1] and overshoot)")
 
+# A layer opened from your model replaces the page's own; its first input stands in for the batch. When the
+# model cannot run on the batch, the layer gets the page's default pair.
+opened = model.opened("gff", current, layers.fusion_pair(current, "smoothed", 5), to_batch=lambda pair: pair[0])
+if opened:
+    current = opened.current
+
 with st.sidebar:
     st.header("Layer")
-    weights = layers.weights_control("gff_weights")
-    activation = controls.select(
-        "activation", "gff_activation", GATE_ACTIVATIONS, "sigmoid",
-        help="Activation of the gate. sigmoid and hard_sigmoid keep each gate value in [0, 1], so the output "
-             "lies between a and b; tanh and linear let it leave that range.")
-    pair = controls.select(
-        "Representations", "gff_pair", list(compute.FUSION_PAIRS), "smoothed",
-        format_func=lambda key: compute.FUSION_PAIRS[key],
-        help="The two inputs the gate chooses between, both of the batch's shape.")
-    smoothing = 1
-    if pair == "smoothed":
-        smoothing = controls.slider(
-            "smoothing", "gff_smoothing", 2, max(2, current.batch.shape[1]), 5, 1,
-            help="Time steps of the centred moving average that makes b.")
+    if opened:
+        weights, activation, pair, smoothing = opened.weights, opened.config["activation"], "smoothed", 5
+        model.panel(opened)
+    else:
+        weights = layers.weights_control("gff_weights")
+        activation = controls.select(
+            "activation", "gff_activation", GATE_ACTIVATIONS, "sigmoid",
+            help="Activation of the gate. sigmoid and hard_sigmoid keep each gate value in [0, 1], so the "
+                 "output lies between a and b; tanh and linear let it leave that range.")
+        pair = controls.select(
+            "Representations", "gff_pair", list(compute.FUSION_PAIRS), "smoothed",
+            format_func=lambda key: compute.FUSION_PAIRS[key],
+            help="The two inputs the gate chooses between, both of the batch's shape.")
+        smoothing = 1
+        if pair == "smoothed":
+            smoothing = controls.slider(
+                "smoothing", "gff_smoothing", 2, max(2, current.batch.shape[1]), 5, 1,
+                help="Time steps of the centred moving average that makes b.")
     training = layers.mode_toggle("gff_training")
 
 st.title("Gated Feature Fusion")
 st.write("GatedFeatureFusion looks at two representations of the same features side by side, computes a gate "
          "per feature with one Dense layer and returns gate × a + (1 − gate) × b: a learned, context-dependent "
-         "blend. Here the features are the batch's series, and a and b are " + compute.FUSION_PAIRS[pair] + ".")
+         "blend. Here the features are the batch's series, and a and b are " +
+         ("the two inputs the layer is given (see the sidebar)" if opened else compute.FUSION_PAIRS[pair]) + ".")
 
 shape = current.batch.shape
 choice = layers.LayerChoice.of("GatedFeatureFusion", {"activation": activation}, current,
                                input_shape=(shape, shape), variant=(pair, smoothing), weights=weights)
-make_pair = layers.fusion_pair(current, pair, smoothing)
+make_pair = opened.feed if opened else layers.fusion_pair(current, pair, smoothing)
 inputs = layers.page_inputs(choice, current, make_pair)
 choice = layers.resolve_weights(choice, current, make_pair)
 stages = layers.trace(choice, training, inputs)

@@ -9,27 +9,39 @@ current = page.data_sidebar()
 
 from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
 from kflayers.layers.token_embedding import PADDINGS  # noqa: E402
-from explorer.ui import layers  # noqa: E402
+from explorer.ui import layers, model  # noqa: E402
 
+# A TokenEmbedding opened from your model replaces the page's own; its inputs stand in for the batch.
+opened = model.opened("emb", current, layers.as_is)
+if opened:
+    current = opened.current
 n_windows, input_size, n_series = current.batch.shape
 
 with st.sidebar:
     st.header("TokenEmbedding")
-    weights = layers.weights_control("emb_weights")
-    d_model = controls.slider("d_model", "emb_d_model", 1, compute.NESTED_SIZES["TokenEmbedding"][1], 16, 1,
-                              help="Embedding channels per time step (the convolution's filters). The weights "
-                                   "are nested: one more channel keeps every filter the smaller layer had.")
-    kernel_size = controls.slider("kernel_size", "emb_kernel_size", 1, 15, 3, 1,
-                                  help="Time steps each filter looks at around the output step.")
-    padding = controls.select("padding", "emb_padding", PADDINGS, "circular",
-                              help="How the window is extended so the output keeps its length: circular wraps "
-                                   "the other end around, same adds zeros on both sides, causal adds zeros "
-                                   "before the start only.")
-    use_bias = controls.toggle("use_bias", "emb_use_bias", True, help="Add a learned bias per embedding channel.")
+    if opened:
+        weights = opened.weights
+        d_model, kernel_size, padding, use_bias = (opened.config[name] for name in
+                                                   ("d_model", "kernel_size", "padding", "use_bias"))
+        model.panel(opened)
+    else:
+        weights = layers.weights_control("emb_weights")
+        d_model = controls.slider("d_model", "emb_d_model", 1, compute.NESTED_SIZES["TokenEmbedding"][1], 16, 1,
+                                  help="Embedding channels per time step (the convolution's filters). The weights "
+                                       "are nested: one more channel keeps every filter the smaller layer had.")
+        kernel_size = controls.slider("kernel_size", "emb_kernel_size", 1, 15, 3, 1,
+                                      help="Time steps each filter looks at around the output step.")
+        padding = controls.select("padding", "emb_padding", PADDINGS, "circular",
+                                  help="How the window is extended so the output keeps its length: circular wraps "
+                                       "the other end around, same adds zeros on both sides, causal adds zeros "
+                                       "before the start only.")
+        use_bias = controls.toggle("use_bias", "emb_use_bias", True,
+                                   help="Add a learned bias per embedding channel.")
     st.header("PositionalEmbedding")
     max_len = controls.slider("max_len", "emb_max_len", input_size, max(input_size, 10_000), max(input_size, 5000),
                               1, help="Longest sequence the table covers; the window uses its first rows.")
-    st.caption(f"c_in = {n_series} comes from the batch; d_model is shared by both layers.")
+    st.caption(f"c_in = {n_series} comes from the {'layer' if opened else 'batch'}; d_model is shared by both "
+               "layers.")
     training = layers.mode_toggle("emb_training")
 
 st.title("Token & Positional Embedding")

@@ -9,8 +9,14 @@ current = page.data_sidebar()
 
 from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
 from explorer.ui import layers  # noqa: E402
+from explorer.ui import model  # noqa: E402
 from kflayers.mixers import MIXERS  # noqa: E402
 
+# A mixer opened from your model replaces the page's own; its inputs, as (windows, mod_dim, n_features), stand in
+# for the batch, so the page's mod_dim and features are the mixer's.
+opened = model.opened("mixers", current, compute.mixer_inputs)
+if opened:
+    current = opened.current
 n_windows, input_size, n_series = current.batch.shape
 series = current.batch.series
 HOW_WEIGHTS_ARE_MADE = {
@@ -24,27 +30,37 @@ heads = [d for d in range(1, min(input_size, 16) + 1) if input_size % d == 0]
 
 with st.sidebar:
     st.header("Mixer")
-    weights = layers.weights_control("mixers_weights")
-    flavour = controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
-                              help="How the weights of the features are made: " +
-                                   "; ".join(f"{k}: {v}" for k, v in FLAVOURS.items()) + ".")
-    n_heads = controls.select("n_heads", "mixers_n_heads", heads, 1,
-                              help="Attention heads (attention flavours only); must divide mod_dim, the window "
-                                   "length.")
-    bias = controls.toggle("bias", "mixers_bias", True,
-                           help="Biases in the weight projection (InstanceWeightsMixer) or the attention "
-                                "projections (attention flavours).")
-    dropout = controls.slider("dropout", "mixers_dropout", 0.0, 0.9, 0.1, 0.05,
-                              help="Dropout on the mixed vector (and on the attention weights); training mode only.")
-    skip = controls.toggle("skip", "mixers_skip", True, help="Add the plain mean of the kept feature vectors.")
-    keep_dim = controls.toggle("keep_dim", "mixers_keep_dim", False,
-                               help="Keep the feature axis (size 1) in the output: (batch, 1, mod_dim).")
+    if opened:
+        weights, flavour = opened.weights, opened.class_name
+        # The model's mixer fixes its own arguments; the other flavours, compared with it, take the page's defaults.
+        given = {"n_heads": 1, "bias": True, "dropout": 0.1, "skip": True, "keep_dim": False} | opened.config
+        n_heads, bias, dropout, skip, keep_dim = (given[name] for name in ("n_heads", "bias", "dropout", "skip",
+                                                                           "keep_dim"))
+        model.panel(opened)
+    else:
+        weights = layers.weights_control("mixers_weights")
+        flavour = controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
+                                  help="How the weights of the features are made: " +
+                                       "; ".join(f"{k}: {v}" for k, v in FLAVOURS.items()) + ".")
+        n_heads = controls.select("n_heads", "mixers_n_heads", heads, 1,
+                                  help="Attention heads (attention flavours only); must divide mod_dim, the window "
+                                       "length.")
+        bias = controls.toggle("bias", "mixers_bias", True,
+                               help="Biases in the weight projection (InstanceWeightsMixer) or the attention "
+                                    "projections (attention flavours).")
+        dropout = controls.slider("dropout", "mixers_dropout", 0.0, 0.9, 0.1, 0.05,
+                                  help="Dropout on the mixed vector (and on the attention weights); training mode "
+                 "only.")
+        skip = controls.toggle("skip", "mixers_skip", True, help="Add the plain mean of the kept feature vectors.")
+        keep_dim = controls.toggle("keep_dim", "mixers_keep_dim", False,
+                                   help="Keep the feature axis (size 1) in the output: (batch, 1, mod_dim).")
     masked = controls.multiselect("Masked features", "mixers_masked", list(series), [],
                                   max_selections=len(series),
                                   help="Features the mixer must ignore: they get importance 0 and cannot "
                                        "influence the output.")
-    st.caption(f"mod_dim = {input_size} (the window length) and n_features = {n_series} (the series) come from "
-               "the batch.")
+    if not opened:
+        st.caption(f"mod_dim = {input_size} (the window length) and n_features = {n_series} (the series) come "
+                   "from the batch.")
     training = layers.mode_toggle("mixers_training")
 
 st.title("Feature Mixers")
@@ -60,9 +76,10 @@ settings = dict(mod_dim=input_size, n_features=n_series, n_heads=n_heads, bias=b
 
 def choice_of(name: str) -> layers.LayerChoice:
     # The mask is a call argument, not part of training: one trained mixer serves every choice of masked series.
+    # Your model holds one mixer: the other flavours are compared with it fresh.
     return layers.LayerChoice.of(name, compute.mixer_config(name, **settings), current,
                                  input_shape=(n_windows, n_series, input_size), call=tuple(masked),
-                                 weights=weights)
+                                 weights="fresh" if opened and name != flavour else weights)
 
 
 choice = choice_of(flavour)

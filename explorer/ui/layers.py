@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
-from explorer import compute, figures, trained
+from explorer import compute, figures, model_file, trained
 from explorer.batch import labels_of, zscored_rows
 from explorer.ui import controls, data, show
 
@@ -38,7 +38,8 @@ class LayerChoice:
         input_shape: the shape fed to the layer, or a tuple of shapes for a multi-input layer.
         variant: anything else that decides the inputs or call arguments (a pairing, a mask), hashable.
         call: what else decides the traces but not the weights (the mixers' masked series), hashable.
-        weights: "fresh" (initial weights) or "trained" (see `explorer.trained`).
+        weights: "fresh" (initial weights), "trained" (see `explorer.trained`), or a loaded model's layer,
+            "model:<digest>:<layer path>" (see `explorer.model_file`).
         normalized: whether the layer is fed windows normalised by their own statistics (as in training)
             instead of the batch as it is.
     """
@@ -80,9 +81,11 @@ class LayerChoice:
 
 @st.cache_resource(max_entries=16, show_spinner="Building the layer…")
 def layer(choice: LayerChoice):
-    """The built layer, fresh or trained (shared by every session: nothing may change it)."""
+    """The built layer, fresh, trained or a loaded model's (shared by every session: nothing may change it)."""
     if choice.weights == "trained":
         return TRAINING.get(choice.training_key).result.layer
+    if choice.weights.startswith(model_file.WEIGHTS_PREFIX):
+        return model_file.layer_copy_from(choice.weights)
     return compute.build_layer(choice.class_name, dict(choice.config), choice.build_shape, choice.seed)
 
 
@@ -113,6 +116,11 @@ TRAINING = trained.TrainingJobs()
 WEIGHTS = {"fresh": "Fresh", "trained": "Trained on this data"}
 
 
+def weights_kind(choice: LayerChoice) -> str:
+    """"fresh", "trained" or "model" (a loaded model's layer): names the weights in keys, files and headings."""
+    return "model" if choice.weights.startswith(model_file.WEIGHTS_PREFIX) else choice.weights
+
+
 def weights_control(key: str) -> str:
     """The fresh/trained switch of a layer page."""
     return controls.select(
@@ -128,20 +136,21 @@ def as_is(windows: np.ndarray) -> np.ndarray:
 
 
 def side_by_side(choice: LayerChoice, draw: Callable[[LayerChoice, str], None]) -> None:
-    """Draw a view once, or, with trained weights, for the fresh and the trained layer next to each other.
+    """Draw a view once, or for the fresh layer next to the trained one or to a loaded model's layer.
 
     `draw(choice, key_suffix)` draws the view of one layer; the suffix keeps the two copies' widget keys apart.
     """
-    if choice.weights != "trained":
+    kind = weights_kind(choice)
+    if kind == "fresh":
         draw(choice, "")
         return
-    fresh_column, trained_column = st.columns(2)
+    fresh_column, other_column = st.columns(2)
     with fresh_column:
         st.markdown("**Fresh weights**")
         draw(choice.fresh, "_fresh")
-    with trained_column:
-        st.markdown("**Trained weights**")
-        draw(choice, "_trained")
+    with other_column:
+        st.markdown("**Trained weights**" if kind == "trained" else "**Your model's weights**")
+        draw(choice, "_" + kind)
 
 
 def page_inputs(choice: LayerChoice, current: data.Current, transform: Callable[[np.ndarray], object]):
@@ -336,14 +345,14 @@ def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training:
     if title:
         st.subheader(title)
     shown = layer(choice)
-    weights_file = f"{choice.class_name}_{choice.weights}_weights.npz"
+    weights_file = f"{choice.class_name}_{weights_kind(choice)}_weights.npz"
     snippet = compute.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, weights_file)
     mode = "training" if training else "inference"
     columns = st.columns(4)
     columns[0].download_button("Config (JSON)", compute.config_json(shown),
                                file_name=f"{choice.class_name}.json", mime="application/json",
                                on_click="ignore", icon=":material/download:")
-    columns[1].download_button(f"Weights, {choice.weights} (.npz)", lambda: compute.weights_npz(shown),
+    columns[1].download_button(f"Weights, {weights_kind(choice)} (.npz)", lambda: compute.weights_npz(shown),
                                file_name=weights_file, mime="application/octet-stream", on_click="ignore",
                                icon=":material/download:")
     columns[2].download_button("Python snippet", snippet, file_name=f"{choice.class_name}.py",

@@ -37,6 +37,10 @@ PAGES = (
     Page("pages/5_Learn.py", "Learn", ":material/school:",
          "Train a small forecaster built from kflayers layers on the chosen data and watch which series its mixer "
          "learns to use, judged against the naive forecast and, on synthetic data, against the planted drivers."),
+    Page("pages/6_Your_Model.py", "Your model", ":material/upload_file:",
+         "Load a trained .keras file (the Learn page's download, or any Keras model with kflayers layers), see its "
+         "kflayers layers, and open each on its page with the model's weights, fed what it receives inside the "
+         "model."),
 )
 """The app's pages in menu order (Streamlit's own menu is hidden so the names read well)."""
 
