@@ -95,18 +95,20 @@ PROBE = """(() => {
   const observer = new MutationObserver(() => { changed = true; });
   let observed = null;
   const frame = () => {
-    if (changed) {
-      kf.lastChange = performance.now();
-      changed = false;
-    }
     const main = document.querySelector("[data-testid='stMain']");
     if (main && main !== observed) {
       observer.disconnect();
       observer.observe(main, {subtree: true, childList: true, characterData: true, attributes: true});
       observed = main;
+      changed = true;
     }
-    if (main && kf.expect !== null && kf.seenAt === null && main.textContent.includes(kf.expect)) {
-      kf.seenAt = performance.now();
+    // The text can only appear with a change, so an unchanged frame costs nothing (pages sit idle side by side).
+    if (changed) {
+      kf.lastChange = performance.now();
+      changed = false;
+      if (kf.expect !== null && kf.seenAt === null && main.textContent.includes(kf.expect)) {
+        kf.seenAt = performance.now();
+      }
     }
     requestAnimationFrame(frame);
   };
@@ -227,7 +229,16 @@ class SliderStep:
             return None
         slider = self.slider(page)
         old = int(slider.input_value())
-        return self.shows(main_text(page), old, old + int(slider.get_attribute("step")))
+        new = old + int(slider.get_attribute("step"))
+        # A chart can still be filling in its text after a second of quiet on a loaded machine: give it time.
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            try:
+                return self.shows(main_text(page), old, new)
+            except MoveFailed:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_S)
 
     def act(self, page) -> None:
         slider = self.slider(page)

@@ -69,6 +69,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from explorer import training
+    from explorer.figures.learn import MATCH_TOLERANCE, beat_naive
 
     print(f"defaults: epochs {training.EPOCHS}, learning rate {training.LEARNING_RATE:g}, weight decay "
           f"{training.WEIGHT_DECAY:g}, patience {training.PATIENCE}, min improvement {training.MIN_IMPROVEMENT:g}, "
@@ -77,7 +78,7 @@ def main() -> int:
           f"{'/'.join(f'{s:.0%}' for s in training.SHARES)}")
     print(f"{'case':<34} {'seed':>4} {'window':>6} {'model MSE':>10} {'naive MSE':>10} {'ratio':>6} "
           f"{'epoch':>5} {'stop':>8} {'wall s':>6} {'CPU s':>6}")
-    real, synthetic_ratios, slowest = [], [], 0.0
+    real, synthetic_ratios, slowest = [], [], 0.0  # ratios: model / naive test MSE
     for name, frame, target, window in cases(args.targets):
         for seed in args.seeds:
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -91,14 +92,17 @@ def main() -> int:
             print(f"{name:<34} {seed:>4} {window:>6} {selection.test_mse:>10.4g} {selection.naive_test_mse:>10.4g} "
                   f"{ratio:>6.3f} {selection.best_epoch:>5} {selection.stop:>8} {seconds:>6.1f} {cpu:>6.1f}", flush=True)
 
-    beaten = sum(r < 1 for r in real)
+    # As the page's verdict counts: within MATCH_TOLERANCE of naive is a tie, not a win.
+    beaten = sum(beat_naive(r, 1.0) for r in real)
+    tied = sum(abs(r - 1.0) < MATCH_TOLERANCE for r in real)
     worst = max(real)
     goal_a = beaten > len(real) / 2 and worst <= WORST_RATIO
-    goal_b = all(r < 1 for r in synthetic_ratios)
-    print(f"\n(a) real targets: model beats naive on {beaten} of {len(real)}; worst ratio {worst:.3f} "
-          f"(goal: most, and <= {WORST_RATIO}) -> {'PASS' if goal_a else 'FAIL'}")
-    print(f"(b) synthetic: beats naive on {sum(r < 1 for r in synthetic_ratios)} of {len(synthetic_ratios)} "
-          f"-> {'PASS' if goal_b else 'FAIL'}")
+    goal_b = all(beat_naive(r, 1.0) for r in synthetic_ratios)
+    print(f"\n(a) real targets: model beats naive on {beaten} of {len(real)}, ties on {tied} (within "
+          f"{MATCH_TOLERANCE:.1%}); worst ratio {worst:.3f} (goal: most, and <= {WORST_RATIO}) -> "
+          f"{'PASS' if goal_a else 'FAIL'}")
+    print(f"(b) synthetic: beats naive on {sum(beat_naive(r, 1.0) for r in synthetic_ratios)} of "
+          f"{len(synthetic_ratios)} -> {'PASS' if goal_b else 'FAIL'}")
     print(f"(c) most CPU time of a run on a bundled sample: {slowest:.1f} s (goal about {SECONDS_GOAL:g} s of wall time)")
     return 0 if goal_a and goal_b else 1
 

@@ -373,10 +373,13 @@ def fit_selected(
     check_positive_int("epochs", epochs)
     check_positive_int("patience", patience)
     check_positive_int("batch_size", batch_size)
+    model(split.x_train[:1], training=False)  # builds every variable, so the optimizer below sees them all
     keras.utils.set_random_seed(seed)
     # No XLA: compiling it takes longer than these short trainings run.
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay), loss="mse",
                   jit_compile=False)
+    # Optimizer slots made inside the first training step would make TensorFlow trace that step twice.
+    model.optimizer.build(model.trainable_variables)
     if not 0.0 <= min_improvement < 1.0:
         raise ValueError(f"`min_improvement` must be in [0, 1); got {min_improvement!r}.")
     selector = _Selector(split.x_val, split.y_val, patience, min_improvement, on_epoch, untrained_counts)
