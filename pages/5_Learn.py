@@ -139,6 +139,17 @@ if trained.dependencies:
     st.caption("Structure planted by the generator (driver series lead driven ones by `lag` steps):")
     st.dataframe(trained.dependencies, hide_index=True)
 
+st.subheader("Look inside its layers")
+st.write("Open this trained model on the Your model page: it lists its kflayers layers (the TemporalMixing, the "
+         "mixer and the head's FeatureMixing) and opens each on its own page with the weights learned here, fed "
+         "what it receives inside the model.")
+if st.button("Open this model's layers", icon=":material/open_in_new:", key="learn_open_layers"):
+    from explorer.ui import model as your_model  # noqa: E402  (only when asked: it loads the model file)
+
+    with st.spinner("Handing the model to the Your model page…"):
+        your_model.use_model(learn.model_bytes(result), f"learn-{id(result)}", f"{learn.file_stem(result.target)}.keras")
+    st.switch_page("pages/6_Your_Model.py")
+
 st.subheader("Download")
 stem = learn.file_stem(result.target)
 columns = st.columns(3)

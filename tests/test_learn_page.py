@@ -188,3 +188,14 @@ def test_a_diverging_training_says_so_and_shows_the_last_good_result(monkeypatch
     assert any(w.startswith(plain("Training diverged in epoch")) and plain("kept the best result before it") in w
                for w in warnings), warnings
     assert not at.exception and "learn_loss" in page_figures(at)
+
+
+def test_the_trained_model_opens_on_the_your_model_page_with_its_kflayers_layers(trained):
+    at = trained
+    at.button(key="learn_open_layers").click()
+    run(at)
+    listed = [b.proto.label for b in at.button]
+    # The Learn model's TemporalMixing and its mixer are offered, each on its own layer page.
+    assert any("TemporalMixing" in label and "Feature & Temporal Mixing" in label for label in listed), listed
+    assert any("Mixer" in label and "Feature Mixers" in label for label in listed), listed
+    assert not at.error

@@ -149,6 +149,13 @@ def upload_control() -> None:
             st.info("Still using your previous model, " + show.plain(st.session_state[_MODEL].file_name) + ".")
 
 
+def use_model(data: bytes, file_id: str, file_name: str) -> None:
+    """Make a model file (e.g. the Learn page's own model) this session's model, as an upload would."""
+    loaded = model_file.STORE.load(data)
+    st.session_state[_MODEL] = SessionModel(file_id, file_name, loaded)
+    st.session_state.pop(_MODEL_ERROR, None)
+
+
 def model_summary(kept: SessionModel) -> None:
     """One paragraph on the model: file, class, weights, what it takes, what saved it."""
     loaded = kept.loaded
