@@ -15,18 +15,12 @@ import pytest
 
 from explorer import compute
 from kflayers import FeatureMixing, GlobalWeightsMixer
-from kflayers.layers.base import StagedLayer, stage_mode
+from kflayers.layers.base import stage_mode
 from kflayers.probes import dropout_variance, monte_carlo
 from staged_layer_cases import BATCH, CASE_IDS, CASES, SERIES, TIME, Case, variable_values, window
 
 DROPOUT = 0.3
 CASES_WITH_DROPOUT = [case for case in CASES if "embedding" not in case.id and "fusion" not in case.id]
-
-
-@pytest.fixture(autouse=True)
-def _no_remembered_layouts(monkeypatch):
-    """Each test starts with no layer class remembered as needing the tiled batch."""
-    monkeypatch.setattr(monte_carlo, "_TILED_CLASSES", set())
 
 
 def to_numpy(tensor):
@@ -39,27 +33,23 @@ def feature_mixing(dropout=DROPOUT, ff_dim=5):
 
 
 class MaskSpy:
-    """Records every keep mask the engine draws, flattened, as {draw: {chunk: mask}}.
+    """Records every keep mask the engine draws, as {draw: [mask of each pass, in pass order]}."""
 
-    Whatever the layout of a chunk's copies, its masks run copy by copy (copy 0's units first), so the
-    units of pass p of a draw that masks n units per pass are units p * n to (p + 1) * n of that draw.
-    A chunk run again (in the other layout) draws the same masks again.
-    """
-
-    def __init__(self, monkeypatch):
-        self.masks = defaultdict(dict)
+    def __init__(self, monkeypatch, batch):
+        self.batch = batch
+        self.masks = defaultdict(list)
         self._draw = monte_carlo._keep_mask
         monkeypatch.setattr(monte_carlo, "_keep_mask", self._record)
 
     def _record(self, seed, chunk, draw, shape, threshold):
         keep = self._draw(seed, chunk, draw, shape, threshold)
-        self.masks[draw][chunk] = keep.reshape(-1)
+        # A chunk's tiled batch is [copy 0, copy 1, ...], each `batch` windows long.
+        self.masks[draw].extend(np.split(keep, shape[0] // self.batch))
         return keep
 
     def passes(self, samples):
-        """[[each draw's flat mask run] for every pass], taking `samples` passes (a last chunk may hold more)."""
-        runs = [np.concatenate([chunks[c] for c in sorted(chunks)]) for _, chunks in sorted(self.masks.items())]
-        return [[(run, p) for run in runs] for p in range(samples)]
+        """[[each draw's mask] for every pass], the first `samples` passes (a last chunk may hold more)."""
+        return [[self.masks[draw][p] for draw in sorted(self.masks)] for p in range(samples)]
 
 
 def replayed_passes(layer, inputs, call_kwargs, masks_per_pass):
@@ -69,19 +59,12 @@ def replayed_passes(layer, inputs, call_kwargs, masks_per_pass):
         replay = iter(masks)
 
         def dropout_fn(x, rate, noise_shape):
-            run, p = next(replay)
-            size = int(np.prod(x.shape))
-            keep = run[p * size:(p + 1) * size].reshape(tuple(x.shape))
-            return keep_and_scale(x, keep, rate)
+            return keras.ops.where(next(replay), x / (1.0 - rate), keras.ops.zeros_like(x))
 
         with stage_mode(batch_norm=False, dropout=True, dropout_fn=dropout_fn):
             traces.append({name: to_numpy(t).astype(np.float64) for name, t in
                            layer.trace(inputs, **call_kwargs).items()})
     return {name: np.stack([trace[name] for trace in traces]) for name in traces[0]}
-
-
-def keep_and_scale(x, keep, rate):
-    return keras.ops.where(keep, x / (1.0 - rate), keras.ops.zeros_like(x))
 
 
 def assert_matches_passes(result, passes):
@@ -95,7 +78,7 @@ def assert_matches_passes(result, passes):
 @pytest.mark.parametrize("case", CASES_WITH_DROPOUT, ids=[case.id for case in CASES_WITH_DROPOUT])
 def test_estimates_match_each_pass_run_alone_with_the_same_masks(case, monkeypatch):
     layer, inputs, call_kwargs = case.build()
-    spy = MaskSpy(monkeypatch)
+    spy = MaskSpy(monkeypatch, BATCH)
     samples = 12
     result = dropout_variance(layer, inputs, samples=samples, seed=7, **call_kwargs)
     assert spy.masks, "the engine drew no masks"
@@ -107,68 +90,9 @@ def test_estimates_in_uneven_chunks_count_every_pass_once(monkeypatch):
     # 8 passes run as 3 chunks of 3, the last of which counts only 2.
     monkeypatch.setattr(monte_carlo, "_CHUNK_ELEMENTS", 3 * BATCH * TIME * 5)
     layer, x, _ = feature_mixing()
-    spy = MaskSpy(monkeypatch)
+    spy = MaskSpy(monkeypatch, BATCH)
     result = dropout_variance(layer, x, samples=8, seed=2)
-    assert len(spy.masks[0]) == 3 and sum(map(len, spy.masks[0].values())) == 9 * BATCH * TIME * 5
-    assert_matches_passes(result, replayed_passes(layer, x, {}, spy.passes(8)))
-
-
-def run_tiled(monkeypatch):
-    """Make every chunk run on the tiled batch, as for a layer whose call() cannot carry a copies axis."""
-
-    def refuse(self, dropout):
-        raise monte_carlo._NotOnACopiesAxis
-
-    monkeypatch.setattr(monte_carlo._CopiesAxis, "run", refuse)
-
-
-@pytest.mark.parametrize("case", CASES_WITH_DROPOUT, ids=[case.id for case in CASES_WITH_DROPOUT])
-def test_both_layouts_of_the_copies_give_the_same_estimates(case, monkeypatch):
-    layer, inputs, call_kwargs = case.build()
-    default = dropout_variance(layer, inputs, samples=8, seed=6, **call_kwargs)
-    run_tiled(monkeypatch)
-    tiled = dropout_variance(layer, inputs, samples=8, seed=6, **call_kwargs)
-    for name in default:
-        for got, expected in zip(default[name], tiled[name]):
-            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)
-
-
-@pytest.mark.parametrize("case", CASES_WITH_DROPOUT, ids=[case.id for case in CASES_WITH_DROPOUT])
-def test_only_attention_over_dropped_weights_needs_the_tiled_batch(case, monkeypatch):
-    tiled_chunks = []
-    run = monte_carlo._TiledBatch.run
-    monkeypatch.setattr(monte_carlo._TiledBatch, "run", lambda self, dropout: tiled_chunks.append(1) or run(self, dropout))
-    layer, inputs, call_kwargs = case.build()
-    dropout_variance(layer, inputs, samples=8, seed=6, **call_kwargs)
-    assert bool(tiled_chunks) == ("attention" in case.id)
-
-
-class SumOverTime(StagedLayer):
-    """Dropout, then a sum over axis 1: on a leading copies axis that sums the windows instead."""
-
-    STAGES = (("input", "x"), ("dropout", "dropped"), ("total", "sum over time"))
-
-    def __init__(self, rate, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = rate
-
-    def build(self, input_shape):
-        self.drop = keras.layers.Dropout(self.rate)
-        self.built = True
-
-    def call(self, inputs, training=None):
-        x = self._stage("input", inputs)
-        dropped = self._stage("dropout", self._dropout(self.drop, x, training))
-        return self._stage("total", keras.ops.sum(dropped, axis=1))
-
-
-def test_a_call_that_reduces_the_wrong_axis_on_copies_is_caught_and_tiled(monkeypatch):
-    # With as many windows as time steps, the wrong sum has the right shape; only its values tell.
-    layer = SumOverTime(0.5)
-    x = np.random.default_rng(0).normal(size=(4, 4, 3)).astype("float32")
-    layer(x)
-    spy = MaskSpy(monkeypatch)
-    result = dropout_variance(layer, x, samples=8, seed=1)
+    assert len(spy.masks[0]) == 9
     assert_matches_passes(result, replayed_passes(layer, x, {}, spy.passes(8)))
 
 
@@ -180,20 +104,18 @@ def feature_mixing_in_numpy(layer, x, masks_per_pass):
     w1, b1 = (w.numpy().astype(np.float64) for w in layer.dense_1.weights)
     w2, b2 = (w.numpy().astype(np.float64) for w in layer.dense_2.weights)
     hidden = np.maximum(normed.reshape(x.shape) @ w1 + b1, 0.0)
-    keep = 1 - layer.dropout
     stages = defaultdict(list)
-    for (first, p), (second, _) in masks_per_pass:
-        stages["dropout_1"].append(hidden * first[p * hidden.size:(p + 1) * hidden.size].reshape(hidden.shape) / keep)
+    for first, second in masks_per_pass:
+        stages["dropout_1"].append(hidden * first / (1 - layer.dropout))
         stages["dense_2"].append(stages["dropout_1"][-1] @ w2 + b2)
-        mask = second[p * x.size:(p + 1) * x.size].reshape(x.shape)
-        stages["dropout_2"].append(stages["dense_2"][-1] * mask / keep)
+        stages["dropout_2"].append(stages["dense_2"][-1] * second / (1 - layer.dropout))
         stages["residual"].append(x + stages["dropout_2"][-1])
     return {name: np.stack(values) for name, values in stages.items()}
 
 
 def test_feature_mixing_estimates_match_its_definition_in_numpy(monkeypatch):
     layer, x, _ = feature_mixing()
-    spy = MaskSpy(monkeypatch)
+    spy = MaskSpy(monkeypatch, BATCH)
     result = dropout_variance(layer, x, samples=16, seed=4)
     passes = feature_mixing_in_numpy(layer, x, spy.passes(16))
     for name, values in passes.items():
@@ -328,16 +250,3 @@ def test_the_dropout_tab_summary_is_the_full_estimate_averaged():
     np.testing.assert_allclose(summary.stage_std, [std.mean() for _, std in full.values()], rtol=1e-6)
     np.testing.assert_array_equal(summary.output_mean, full["residual"][0])
     np.testing.assert_array_equal(summary.output_std, full["residual"][1])
-
-
-def test_a_class_that_needed_the_tiled_batch_is_not_tried_on_copies_again(monkeypatch):
-    case = next(case for case in CASES if case.id == "self_attention_mixer")
-    layer, inputs, _ = case.build()
-    attempts = []
-    run = monte_carlo._CopiesAxis.run
-    monkeypatch.setattr(monte_carlo._CopiesAxis, "run", lambda self, dropout: attempts.append(1) or run(self, dropout))
-    first = dropout_variance(layer, inputs, samples=8, seed=2)
-    again = dropout_variance(case.build()[0], inputs, samples=8, seed=2)
-    assert len(attempts) == 1
-    for name in first:
-        np.testing.assert_array_equal(again[name][1], first[name][1], err_msg=name)
