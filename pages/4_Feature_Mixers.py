@@ -105,7 +105,9 @@ if importance_tab.open:
             show.chart(figures.attention_map(scores[window], series), key="attention_map")
 if flavours_tab.open:
     with flavours_tab, st.spinner("Running all four flavours…"):
-        importances = {name: layers.trace(choice_of(name), False, inputs, call_kwargs)["importance"][window]
+        # Only the chosen flavour is trained; the others are compared with their fresh weights.
+        importances = {name: layers.trace(choice if name == flavour else choice_of(name).fresh, False, inputs,
+                                          call_kwargs)["importance"][window]
                        for name in FLAVOURS}
         show.chart(figures.flavour_comparison(importances, series), key="flavours")
 if io_tab.open:
