@@ -164,13 +164,17 @@ def _parts(rows: dict[str, range], labels) -> str:
             "which no choice saw.")
 
 
-@dataclasses.dataclass
 class TrainingJob:
     """One training, running or done. `progress` is in [0, 1]; `error` is one sentence when it failed."""
 
-    future: concurrent.futures.Future
-    progress: float = 0.0
-    message: str = "Waiting for the trainer…"
+    def __init__(self):
+        self.future: concurrent.futures.Future | None = None
+        self.progress = 0.0
+        self.message = "Waiting for the trainer…"
+
+    def report(self, fraction: float, message: str) -> None:
+        """What the training calls after every epoch."""
+        self.progress, self.message = fraction, message
 
     @property
     def done(self) -> bool:
@@ -216,17 +220,8 @@ class TrainingJobs:
             if job is not None:  # running, done or failed: a failed training would fail the same way again
                 self._jobs.move_to_end(key)
                 return job
-            holder: dict[str, TrainingJob] = {}
-
-            def report(fraction: float, message: str) -> None:
-                holder["job"].progress, holder["job"].message = fraction, message
-
-            def run():
-                return train(report)
-
-            job = TrainingJob(future=concurrent.futures.Future())
-            holder["job"] = job
-            job.future = self._executor.submit(run)
+            job = TrainingJob()
+            job.future = self._executor.submit(train, job.report)
             self._jobs[key] = job
             while len(self._jobs) > self._max_entries:
                 self._jobs.popitem(last=False)

@@ -190,29 +190,6 @@ def test_dropout_variance_mean_converges_to_the_inference_output():
     np.testing.assert_allclose(mean[~varying], inference[~varying], atol=1e-5)
 
 
-def test_dropout_variance_measures_zero_spread_after_a_dropout_that_a_stage_ignores():
-    # The skip mean is recorded after the mixer's dropout but does not depend on it: its spread is
-    # measured over the passes, and the tiled passes are bit-identical there.
-    layer = GlobalWeightsMixer(mod_dim=4, n_features=3, dropout=0.5)
-    x = normal(BATCH, 3, 4)
-    layer(x)
-    result = dropout_variance(layer, x, samples=16, seed=0)
-    assert list(result).index("skip") > list(result).index("dropout")
-    assert np.all(result["skip"][1] == 0.0)
-    np.testing.assert_allclose(result["skip"][0], x.mean(axis=1), rtol=1e-6, atol=1e-7)
-    assert np.all(result["dropout"][1] > 0)
-
-
-def test_dropout_variance_is_reproducible_per_seed():
-    layer, x, _ = feature_mixing()
-    first = dropout_variance(layer, x, samples=8, seed=4)
-    again = dropout_variance(layer, x, samples=8, seed=4)
-    other = dropout_variance(layer, x, samples=8, seed=5)
-    for name in first:
-        np.testing.assert_array_equal(first[name][1], again[name][1])
-    assert not np.array_equal(first["residual"][1], other["residual"][1])
-
-
 def test_dropout_variance_counts_the_leading_passes_of_the_last_chunk(monkeypatch):
     # In chunks of 3, both 8 and 9 passes run the same three chunks with the same masks; the 8-pass
     # run leaves the last pass out. So 9 * mean_9 - 8 * mean_8 is that ninth pass alone: a real

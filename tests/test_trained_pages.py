@@ -58,28 +58,33 @@ def _weights(layer) -> list[np.ndarray]:
 # ------------------------------------------------------------------ one step, one change
 
 
-def test_ff_dim_step_changes_the_view_by_a_tenth_of_what_a_new_seed_changes():
-    at = _page(MIXING)
+def _one_step_and_a_new_seed(path: str, size_key: str, size: int):
+    """How much the default heatmap changes when `size_key` grows by one and when the seed goes 0 -> 1.
+
+    Returns (mean change for the step, over the rows both sizes share; mean change for the new seed; the
+    heatmap after the step).
+    """
+    at = _page(path)
     base = _heatmap(at)
-    at.session_state["mix_ff_dim"] = 65
-    step = np.abs(_heatmap(run(at)) - base).mean()
-    at.session_state["mix_ff_dim"] = 64
+    at.session_state[size_key] = size + 1
+    grown = _heatmap(run(at))
+    step = np.abs(grown[:base.shape[0]] - base).mean()
+    at.session_state[size_key] = size
     at.session_state["seed"] = 1
     reseeded = np.abs(_heatmap(run(at)) - base).mean()
+    return step, reseeded, grown
+
+
+def test_ff_dim_step_changes_the_view_by_a_tenth_of_what_a_new_seed_changes():
+    step, reseeded, grown = _one_step_and_a_new_seed(MIXING, "mix_ff_dim", 64)
+    assert grown.shape[0] == 7  # the residual stage: one row per series, whatever ff_dim
     assert reseeded > 0.1
     assert step < reseeded / 10, (step, reseeded)
 
 
 def test_d_model_step_changes_the_view_by_a_tenth_of_what_a_new_seed_changes():
-    at = _page(EMBEDDING)
-    base = _heatmap(at)  # (channel, time step)
-    at.session_state["emb_d_model"] = 17
-    grown = _heatmap(run(at))
-    assert grown.shape == (17, base.shape[1])
-    step = np.abs(grown[:16] - base).mean()
-    at.session_state["emb_d_model"] = 16
-    at.session_state["seed"] = 1
-    reseeded = np.abs(_heatmap(run(at)) - base).mean()
+    step, reseeded, grown = _one_step_and_a_new_seed(EMBEDDING, "emb_d_model", 16)
+    assert grown.shape[0] == 17  # one row per embedding channel
     assert reseeded > 0.1
     assert step < reseeded / 10, (step, reseeded)
 

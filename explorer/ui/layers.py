@@ -194,7 +194,7 @@ def resolve_weights(choice: LayerChoice, current: data.Current, transform: Calla
     job = TRAINING.start(choice.training_key, lambda report: trained.train_layer(
         choice.class_name, dict(choice.config), choice.build_shape, choice.seed,
         zscored_rows(current.dataset.frame, current.batch.series), current.batch.shape[1], transform,
-        labels=_row_labels(current), on_progress=report))
+        labels=labels_of(current.dataset.frame.index), on_progress=report))
     if job.done and job.error is None:
         result = job.result
         st.caption(show.plain(result.model + " " + result.parts))
@@ -205,10 +205,6 @@ def resolve_weights(choice: LayerChoice, current: data.Current, transform: Calla
     else:
         _training_progress(choice.training_key)
     return choice.fresh
-
-
-def _row_labels(current: data.Current) -> tuple[str, ...]:
-    return labels_of(current.dataset.frame.index)
 
 
 @st.fragment(run_every=0.5)
