@@ -109,7 +109,9 @@ if flavours_tab.open:
         importances = {name: layers.trace(choice if name == flavour else choice_of(name).fresh, False, inputs,
                                           call_kwargs)["importance"][window]
                        for name in FLAVOURS}
-        show.chart(figures.flavour_comparison(importances, series), key="flavours")
+        show.chart(figures.flavour_comparison(importances, series,
+                                              trained=flavour if choice.weights == "trained" else None),
+                   key="flavours")
 if io_tab.open:
     with io_tab:
         output = stages["output"][window].reshape(-1)

@@ -244,6 +244,9 @@ def test_importance_by_window_and_flavour_comparison_hold_the_weights():
                                           ["a", "b"])
     assert [t.name for t in flavours.figure.data] == ["GlobalWeightsMixer", "SelfAttentionMixer"]
     assert list(flavours.figure.data[1].y) == [0.9, 0.1]
+    assert "freshly initialised with the same settings" in flavours.caption
+    trained = figures.flavour_comparison({"GlobalWeightsMixer": weights[0]}, ["a"], trained="GlobalWeightsMixer")
+    assert "GlobalWeightsMixer with its trained weights and the others freshly initialised" in trained.caption
 
 
 def test_attention_map_rows_are_queries():

@@ -51,8 +51,13 @@ def importance_by_window(importance: np.ndarray, feature_names: Sequence[str],
     return Chart(figure([heatmap], layout, height=min(560, 160 + 18 * importance.shape[0])), caption)
 
 
-def flavour_comparison(importances: dict[str, np.ndarray], feature_names: Sequence[str]) -> Chart:
-    """Importance per feature from every mixer flavour on the same input, as grouped bars."""
+def flavour_comparison(importances: dict[str, np.ndarray], feature_names: Sequence[str],
+                       trained: str | None = None) -> Chart:
+    """Importance per feature from every mixer flavour on the same input, as grouped bars.
+
+    Args:
+        trained: the one flavour shown with trained weights (the others are fresh), or None when all are fresh.
+    """
     labels = [plot_text(n) for n in feature_names]
     bars = [
         dict(type="bar", x=labels, y=values, name=flavour,
@@ -61,7 +66,9 @@ def flavour_comparison(importances: dict[str, np.ndarray], feature_names: Sequen
     ]
     layout = dict(barmode="group", xaxis=dict(title=dict(text="feature (series)"), type="category"),
                   yaxis=dict(title=dict(text="importance (sums to 1)")))
-    caption = ("The four mixer flavours, freshly initialised with the same settings and seed, weighing the same "
+    weights = ("freshly initialised" if trained is None else
+               f"{plot_text(trained)} with its trained weights and the others freshly initialised")
+    caption = (f"The four mixer flavours, {weights} with the same settings and seed, weighing the same "
                "window: one bar per flavour per feature, each flavour's bars summing to 1.")
     return Chart(figure(bars, layout, height=340), caption)
 
