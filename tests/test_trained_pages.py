@@ -210,3 +210,13 @@ def test_training_that_cannot_run_says_why_and_stays_on_fresh_weights():
     at = _finish_training(run(at))
     assert any("rows" in e.value and "needs at least" in e.value for e in at.error), [e.value for e in at.error]
     assert _heatmap(at).shape == fresh_heatmap.shape
+
+
+def test_all_four_flavours_with_trained_weights_show_the_trained_one_beside_fresh_others():
+    at = _page(MIXERS)
+    at.session_state["mixers_weights"] = "trained"
+    at = _finish_training(run(at))
+    figures = open_tab(at, "mixers_view", "All four flavours")
+    assert [bar["name"] for bar in figures["flavours"]["data"]] == [
+        "GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
+    assert any("SelfAttentionMixer with its trained weights" in c.value for c in at.caption)
