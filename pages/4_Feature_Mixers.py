@@ -98,11 +98,10 @@ if importance_tab.open:
         layers.side_by_side(choice, lambda shown, suffix: show.chart(figures.importance_bars(
             layers.trace(shown, training, inputs, call_kwargs)["importance"][window], series, masked),
             key="importance" + suffix))
-        show.chart(figures.importance_by_window(stages["importance"], series, current.batch.labels),
-                   key="importance_by_window")
+        by_window = [figures.importance_by_window(stages["importance"], series, current.batch.labels)]
         if flavour == "SelfAttentionMixer":
-            scores = layers.attention_map(choice, inputs, mask)
-            show.chart(figures.attention_map(scores[window], series), key="attention_map")
+            by_window.append(figures.attention_map(layers.attention_map(choice, inputs, mask)[window], series))
+        show.chart(figures.panels(by_window, stacked=True), key="importance_by_window")
 if flavours_tab.open:
     with flavours_tab, st.spinner("Running all four flavours…"):
         # Only the chosen flavour is trained; the others are compared with their fresh weights.

@@ -76,10 +76,10 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     at = run(_app().switch_page(MIXING))
     assert [tab.label for tab in at.tabs] == [
         "Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"]
-    assert list(page_figures(at)) == ["heatmap", "histogram"]  # only the open tab runs (the pipeline is HTML)
+    assert list(page_figures(at)) == ["activations"]  # only the open tab runs (the pipeline is HTML)
     per_tab = {label: list(open_tab(at, "mix_view", label)) for label in [t.label for t in at.tabs][1:]}
     assert per_tab == {"Input and output": ["input_output"],
-                       "Dropout and training vs inference": ["dropout_band", "dropout_std", "mode_difference"],
+                       "Dropout and training vs inference": ["dropout_band", "by_stage"],
                        "Cross-series impact": ["impact"], "Export": []}
     assert len(at.get("download_button")) == 4  # config, weights, snippet, trace
     assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
@@ -104,20 +104,20 @@ def test_ff_dim_and_dropout_change_what_the_figures_show():
     at.slider(key="mix_ff_dim").set_value(8)
     after_ff = tab_figures(at, "mix_view", tabs)
     assert pipeline_texts(at)[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
-    assert not np.allclose(plotly_array(after_ff["heatmap"]["data"][0]["z"]), plotly_array(before["heatmap"]["data"][0]["z"]))
+    assert not np.allclose(plotly_array(after_ff["activations"]["data"][0]["z"]), plotly_array(before["activations"]["data"][0]["z"]))
     assert not np.allclose(plotly_array(after_ff["impact"]["data"][0]["z"]), plotly_array(before["impact"]["data"][0]["z"]))
 
     at.slider(key="mix_dropout").set_value(0.5)
     after_dropout = open_tab(at, "mix_view", "Dropout and training vs inference")
-    std_before = plotly_array(after_ff["dropout_std"]["data"][0]["y"])
-    std_after = plotly_array(after_dropout["dropout_std"]["data"][0]["y"])
+    std_before = plotly_array(after_ff["by_stage"]["data"][0]["y"])
+    std_after = plotly_array(after_dropout["by_stage"]["data"][0]["y"])
     # More dropout, more spread at the output; none before the first dropout stage.
     assert std_after[-1] > std_before[-1] > 0
     np.testing.assert_allclose(std_after[:6], 0, atol=1e-6)
 
     at.slider(key="mix_dropout").set_value(0.0)
     no_dropout = page_figures(run(at))
-    np.testing.assert_allclose(plotly_array(no_dropout["dropout_std"]["data"][0]["y"]), 0, atol=1e-6)
+    np.testing.assert_allclose(plotly_array(no_dropout["by_stage"]["data"][0]["y"]), 0, atol=1e-6)
 
 
 def test_training_mode_switches_the_shown_trace():
@@ -233,7 +233,7 @@ def test_the_address_bar_is_a_link_to_the_same_view():
 def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
     at = run(_app().switch_page(FUSION))
     at.selectbox(key="gff_stage").set_value("gate")
-    stage_heatmap = plotly_array(page_figures(run(at))["heatmap"]["data"][0]["z"])
+    stage_heatmap = plotly_array(page_figures(run(at))["activations"]["data"][0]["z"])
     gate = plotly_array(open_tab(at, "gff_view", "The gate")["gate_heatmap"]["data"][0]["z"])
     assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
     np.testing.assert_array_equal(stage_heatmap, gate)
@@ -268,7 +268,8 @@ def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
     figures = tab_figures(at, "mixers_view", tabs)
     assert [t["name"] for t in figures["flavours"]["data"]] == [
         "GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
-    assert "attention_map" in figures
+    # SelfAttentionMixer: the attention map is the second panel next to the importances by window.
+    assert [t["type"] for t in figures["importance_by_window"]["data"]] == ["heatmap", "heatmap"]
     at.multiselect(key="mixers_masked").set_value(["realinv"])
     figures = tab_figures(at, "mixers_view", tabs)
     bars = figures["importance"]["data"][0]
@@ -276,13 +277,15 @@ def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
     assert plotly_array(bars["y"]).sum() == pytest.approx(1, abs=1e-5)
     for flavour in figures["flavours"]["data"]:
         assert plotly_array(flavour["y"])[2] == 0, flavour["name"]
-    np.testing.assert_array_equal(plotly_array(figures["attention_map"]["data"][0]["z"])[:, 2], 0)
-    std_before = plotly_array(figures["dropout_std"]["data"][0]["y"])
+    attention = figures["importance_by_window"]["data"][1]
+    assert attention["xaxis"] == "x2" and attention["x"][2] == "realinv"
+    np.testing.assert_array_equal(plotly_array(attention["z"])[:, 2], 0)
+    std_before = plotly_array(figures["by_stage"]["data"][0]["y"])
     at.slider(key="mixers_dropout").set_value(0.0)
-    std_after = plotly_array(open_tab(at, "mixers_view", "Dropout and training vs inference")["dropout_std"]["data"][0]["y"])
+    std_after = plotly_array(open_tab(at, "mixers_view", "Dropout and training vs inference")["by_stage"]["data"][0]["y"])
     assert std_before.max() > 0 and std_after.max() == pytest.approx(0, abs=1e-6)
     at.selectbox(key="mixers_flavour").set_value("GlobalWeightsMixer")
     figures = open_tab(at, "mixers_view", "Importance")
-    assert "attention_map" not in figures
+    assert len(figures["importance_by_window"]["data"]) == 1  # no attention map
     # A fresh GlobalWeightsMixer weighs every kept feature equally.
     np.testing.assert_allclose(np.delete(plotly_array(figures["importance"]["data"][0]["y"]), 2), 1 / 6, rtol=1e-5)

@@ -285,6 +285,8 @@ def test_every_caption_is_one_sentence():
         figures.flavour_comparison({"f": np.ones(1)}, ["a"]),
         figures.attention_map(np.ones((1, 1)), ["a"]),
         figures.mixer_input_output(np.zeros((1, 2)), np.zeros(2), ["a"], "output"),
+        figures.panels([figures.stage_heatmap(np.zeros((3, 1)), "s", "series", "time step"),
+                        figures.stage_histogram(rng.normal(size=5), rng.normal(size=9), "s")]),
     ]
     for chart in charts:
         assert chart.caption.endswith(".") and chart.caption.count(". ") == 0, chart.caption
@@ -296,3 +298,56 @@ def test_stage_histogram_caption_ends_with_the_stage_specific_note():
     assert default.endswith(f"(blue); {figures.stages.SWITCHED_OFF_NOTE}.")
     gate = figures.stage_histogram(values[0], values, "gate", note="near 1 keeps a").caption
     assert gate.endswith("(blue); near 1 keeps a.") and "spike at zero" not in gate
+
+
+def test_panels_put_each_chart_on_its_own_axes_side_by_side():
+    rng = np.random.default_rng(4)
+    heatmap = figures.stage_heatmap(rng.normal(size=(6, 3)), "dense_1", "series", "time step", ["a", "b", "c"])
+    bars = figures.importance_bars(np.array([0.5, 0.25, 0.25]), ["a", "b", "c"])
+    histogram = figures.stage_histogram(rng.normal(size=6), rng.normal(size=30), "dense_1")
+    chart = figures.panels([heatmap, bars, histogram], widths=(2, 1, 1))
+    layout = chart.figure.layout
+    assert [(t.type, t.xaxis, t.yaxis) for t in chart.figure.data] == [
+        ("heatmap", "x", "y"), ("bar", "x2", "y2"), ("bar", "x3", "y3"), ("bar", "x3", "y3")]
+    np.testing.assert_array_equal(np.asarray(chart.figure.data[0].z), np.asarray(heatmap.figure.data[0].z))
+    domains = [layout.xaxis.domain, layout.xaxis2.domain, layout.xaxis3.domain]
+    assert domains[0][0] == 0 and domains[2][1] == pytest.approx(1)
+    assert all(left[1] < right[0] for left, right in zip(domains, domains[1:]))  # in order, never overlapping
+    assert domains[0][1] - domains[0][0] == pytest.approx(2 * (domains[1][1] - domains[1][0]))
+    # The colour bar stands in the gap after its own panel; the first gap is wider to make room for it.
+    assert domains[0][1] < chart.figure.data[0].colorbar.x < domains[1][0]
+    assert domains[1][0] - domains[0][1] > domains[2][0] - domains[1][1]
+    assert (layout.yaxis.title.text, layout.xaxis2.title.text) == ("series", "feature (series)")
+    assert layout.yaxis2.anchor == "x2" and layout.xaxis3.anchor == "y3"
+    assert layout.shapes[0].xref == "x2 domain" and layout.shapes[0].yref == "y2"  # the equal-share line
+    assert layout.annotations[0].text == "stage dense_1" and layout.annotations[0].x == 0
+    assert layout.height == max(c.figure.layout.height for c in (heatmap, bars, histogram))
+    assert layout.barmode == "overlay"
+    assert chart.caption.startswith("Left: the chosen window at this stage") and "; middle: how much each" in \
+        chart.caption and "; right: how this stage's values" in chart.caption
+
+
+def test_panels_need_one_width_per_chart():
+    chart = figures.stage_heatmap(np.zeros((3, 1)), "s", "series", "time step")
+    with pytest.raises(ValueError, match="one width per chart; got 1 widths for 2 charts"):
+        figures.panels([chart, chart], widths=(1,))
+
+
+def test_stacked_panels_keep_each_charts_height_and_put_the_legend_over_its_own_panel():
+    rng = np.random.default_rng(5)
+    heatmap = figures.stage_heatmap(rng.normal(size=(6, 3)), "dense_1", "series", "time step")
+    histogram = figures.stage_histogram(rng.normal(size=6), rng.normal(size=30), "dense_1")
+    chart = figures.panels([heatmap, histogram], stacked=True)
+    layout = chart.figure.layout
+    top, bottom = layout.yaxis.domain, layout.yaxis2.domain
+    assert top[1] == pytest.approx(1) and bottom[0] == pytest.approx(0) and bottom[1] < top[0]
+    assert layout.xaxis.domain == layout.xaxis2.domain == (0, 1)
+    plots = [c.figure.layout.height - figures.common.OWN_MARGINS_PX for c in (heatmap, histogram)]
+    # Each panel keeps the plot height it had as a chart of its own.
+    assert (top[1] - top[0]) / (bottom[1] - bottom[0]) == pytest.approx(plots[0] / plots[1])
+    assert layout.height == sum(plots) + figures.common.ROW_GAP_PX + figures.common.OWN_MARGINS_PX
+    colorbar = chart.figure.data[0].colorbar
+    assert colorbar.y == pytest.approx(sum(top) / 2) and colorbar.len == pytest.approx(top[1] - top[0])
+    assert layout.legend.y == pytest.approx(bottom[1])  # the histogram's legend, above the histogram
+    assert [t.showlegend for t in chart.figure.data] == [False, True, True]
+    assert chart.caption.startswith("Top: the chosen window") and "; bottom: how this stage's" in chart.caption

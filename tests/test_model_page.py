@@ -160,7 +160,7 @@ def test_the_mixer_opens_on_the_feature_mixers_page_with_the_models_weights(fore
     io = open_tab(at, "mixers_view", "Input and output")["input_output"]
     assert io["data"]
     probes = open_tab(at, "mixers_view", "Dropout and training vs inference")
-    assert {"dropout_band", "dropout_std", "mode_difference"} <= set(probes)
+    assert {"dropout_band", "by_stage"} <= set(probes) and probes["by_stage"]["data"][1]["xaxis"] == "x2"
     open_tab(at, "mixers_view", "Export")
     assert [b.proto.label for b in at.get("download_button")][:2] == ["Config (JSON)", "Weights, model (.npz)"]
 
@@ -178,7 +178,7 @@ def test_temporal_mixing_opens_fed_the_normalised_batch_and_every_section_works(
     result, data = forecaster
     at = _open(_upload(_model_page(), "forecaster.keras", data), "temporal_mixing", MIXING)
     figures = page_figures(run(at))
-    assert {"heatmap", "histogram"} <= set(figures)
+    assert [trace["type"] for trace in figures["activations"]["data"]] == ["heatmap", "bar", "bar"]
     assert pipeline_texts(at)[0] == "<b>input</b><br>(16, 32, 7)<br>no weights"
     io = open_tab(at, "mix_view", "Input and output")["input_output"]
     lines = {trace["name"]: plotly_array(trace["y"]) for trace in io["data"] if trace.get("xaxis") != "x2"}
@@ -191,7 +191,7 @@ def test_temporal_mixing_opens_fed_the_normalised_batch_and_every_section_works(
     off_diagonal = plotly_array(impact["impact_model"]["data"][0]["z"]) * (1 - np.eye(SERIES))
     np.testing.assert_allclose(off_diagonal, 0, atol=1e-6)  # TemporalMixing never mixes series
     probes = open_tab(at, "mix_view", "Dropout and training vs inference")
-    assert {"dropout_band", "dropout_std", "mode_difference"} <= set(probes)
+    assert {"dropout_band", "by_stage"} <= set(probes) and probes["by_stage"]["data"][1]["xaxis"] == "x2"
     open_tab(at, "mix_view", "Export")
     assert not at.exception
 
@@ -224,7 +224,7 @@ def test_every_layer_of_a_functional_model_opens_on_its_page(functional, batch):
     np.testing.assert_allclose(plotly_array(figures["importance_model"]["data"][0]["y"]), expected[0], rtol=1e-5,
                                atol=1e-6)
     assert figures["importance_model"]["data"][0]["x"] == [f"channel {i}" for i in range(1, 9)]
-    assert "attention_map" in figures
+    assert figures["importance_by_window"]["data"][1]["xaxis"] == "x2"  # the attention map
 
     at.switch_page(YOUR_MODEL)
     at = _open(run(at), "mix", MIXING)

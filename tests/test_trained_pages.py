@@ -48,7 +48,7 @@ def _finish_training(at: AppTest) -> AppTest:
 
 
 def _heatmap(at: AppTest) -> np.ndarray:
-    return plotly_array(page_figures(at)["heatmap"]["data"][0]["z"])
+    return plotly_array(page_figures(at)["activations"]["data"][0]["z"])
 
 
 def _weights(layer) -> list[np.ndarray]:
@@ -156,7 +156,7 @@ def test_trained_view_traces_the_trained_weights_next_to_the_fresh_ones(path):
     assert at.get("progress") or at.success or at.warning  # training started (or was already shared)
     at = _finish_training(at)
     verdicts = [m.value for m in at.success] + [m.value for m in at.warning]
-    assert any("naive forecast" in v for v in verdicts), verdicts
+    assert any("naive forecast" in v for v in verdicts), (verdicts, [e.value for e in at.error])
     assert not at.error
     tab_key, tab, chart = SIDE_BY_SIDE[path]
     figures = open_tab(at, tab_key, tab)

@@ -7,7 +7,7 @@ page stays light. Text that may come from users (series names) goes through
 `plot_text`, so plotly shows it as typed instead of interpreting HTML tags.
 """
 
-from explorer.figures.common import Chart, plot_text
+from explorer.figures.common import Chart, panels, plot_text
 from explorer.figures.embedding import kernel_heatmap, padding_view
 from explorer.figures.mixers import (
     attention_map,
@@ -37,6 +37,7 @@ __all__ = [
     "mixer_input_output",
     "mode_difference_by_stage",
     "padding_view",
+    "panels",
     "pipeline_strip",
     "plot_text",
     "series_preview",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -73,8 +73,11 @@ def figure(data: list[dict], layout: dict | None = None, *, height: int, title: 
         look["title"] = dict(text=title, x=0, font=dict(size=14))
     for key, value in (layout or {}).items():
         look[key] = {**look[key], **value} if isinstance(look.get(key), dict) else value
+    parts = (data, dict(look))
     look["template"] = pio.templates[TEMPLATE]
-    return go.Figure(dict(data=data, layout=look), _validate=False)
+    built = go.Figure(dict(data=data, layout=look), _validate=False)
+    built._kflayers_parts = parts  # what `panels` combines, without copying the figure back out of plotly
+    return built
 
 
 def horizontal_line(y: float, line: dict) -> dict:
@@ -132,3 +135,102 @@ def square_heatmap(matrix, labels: list[str], *, colorbar: str, hover: str, x_ti
     layout = dict(xaxis=dict(title=dict(text=x_title), type="category"),
                   yaxis=dict(title=dict(text=y_title), type="category", autorange="reversed"))
     return figure([heatmap], layout, height=min(560, 200 + 28 * len(labels)))
+
+
+COLOUR_BAR_SHARE = 0.08
+"""The share of a combined figure's width a colour bar with its title takes (see `panels`)."""
+ROW_GAP_PX = 90
+"""Between two stacked panels: the upper one's tick labels and axis title, and the lower one's title."""
+OWN_MARGINS_PX = 60
+"""What a one-panel chart's height spends outside its plot (title, margins, axis title)."""
+
+
+def panels(charts: Sequence[Chart], stacked: bool = False, widths: Sequence[float] | None = None,
+           gap: float = 0.08) -> Chart:
+    """Several one-panel charts drawn as the panels of one figure, with their captions joined in one sentence.
+
+    A browser draws one plotly chart of two panels in about the time of one chart, while each further chart
+    costs it 25-40 ms on every rerun, so views that belong together are sent as one figure. Each chart keeps
+    its axes, colour bar, shapes and title (shown above its panel).
+
+    Args:
+        charts: made by `figure` (the builders here), with their traces on the first axes.
+        stacked: top to bottom, each panel as tall as its chart was and as wide as the figure; otherwise left
+            to right, as tall as the tallest chart.
+        widths: side by side, the share of the width each panel gets (normalised); equal when None.
+        gap: side by side, the share of the width between two panels (room for the next one's axis title), to
+            which a panel with a colour bar adds `COLOUR_BAR_SHARE`.
+    """
+    widths = [1.0] * len(charts) if widths is None else list(widths)
+    if len(widths) != len(charts) or not charts:
+        raise ValueError(f"need one width per chart; got {len(widths)} widths for {len(charts)} charts.")
+    parts = [chart.figure._kflayers_parts for chart in charts]
+    boxes, height = (_stacked_boxes if stacked else _side_by_side_boxes)(parts, widths, gap)
+    data, layout, annotations, shapes = [], {}, [], []
+    legend_top = 1.0
+    for number, ((traces, own), (x_domain, y_domain)) in enumerate(zip(parts, boxes), start=1):
+        axis = "" if number == 1 else str(number)
+        for trace in traces:
+            trace = dict(trace, xaxis=f"x{axis}", yaxis=f"y{axis}")
+            if "colorbar" in trace:
+                trace["colorbar"] = dict(trace["colorbar"], x=x_domain[1] + 0.01, xanchor="left",
+                                         y=sum(y_domain) / 2, yanchor="middle", len=y_domain[1] - y_domain[0])
+            if "name" in trace and legend_top == 1.0:
+                legend_top = y_domain[1]  # the legend goes above the first panel whose traces are named
+            trace.setdefault("showlegend", "name" in trace)
+            data.append(trace)
+        layout[f"xaxis{axis}"] = dict(own.get("xaxis", {}), domain=x_domain, anchor=f"y{axis}")
+        layout[f"yaxis{axis}"] = dict(own.get("yaxis", {}), domain=y_domain, anchor=f"x{axis}")
+        for shape in own.get("shapes", ()):
+            shapes.append(dict(shape, xref=shape.get("xref", "x").replace("x", f"x{axis}", 1),
+                               yref=shape.get("yref", "y").replace("y", f"y{axis}", 1)))
+        title = own.get("title", {}).get("text")
+        if title:
+            annotations.append(dict(text=title, x=x_domain[0], y=y_domain[1], xref="paper", yref="paper",
+                                    xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=14)))
+        for key in ("barmode", "bargap"):
+            if key in own:
+                layout[key] = own[key]
+    layout.update(margin=dict(t=40), legend=dict(x=1.0, xanchor="right", y=legend_top, yanchor="bottom"),
+                  **{key: items for key, items in (("shapes", shapes), ("annotations", annotations)) if items})
+    return Chart(figure(data, layout, height=height), _joined_captions([c.caption for c in charts], stacked))
+
+
+def _side_by_side_boxes(parts, widths, gap):
+    """(x domain, y domain) of each panel left to right, and the figure's height."""
+    # A colour bar sits in the gap after its panel, so that gap also makes room for it.
+    gaps = [gap + (COLOUR_BAR_SHARE if any("colorbar" in trace for trace in traces) else 0.0)
+            for traces, _ in parts[:-1]] + [0.0]
+    usable, total, start, boxes = 1.0 - sum(gaps), sum(widths), 0.0, []
+    for width, gap_after in zip(widths, gaps):
+        boxes.append(([start, start + usable * width / total], [0.0, 1.0]))
+        start = boxes[-1][0][1] + gap_after
+    return boxes, max(own["height"] for _, own in parts)
+
+
+def _stacked_boxes(parts, widths, gap):
+    """(x domain, y domain) of each panel top to bottom, and the figure's height."""
+    plots = [max(80, own["height"] - OWN_MARGINS_PX) for _, own in parts]
+    total = sum(plots) + ROW_GAP_PX * (len(plots) - 1)
+    top, boxes = total, []
+    for plot in plots:
+        boxes.append(([0.0, 1.0], [(top - plot) / total, top / total]))
+        top -= plot + ROW_GAP_PX
+    return boxes, total + OWN_MARGINS_PX
+
+
+def _joined_captions(captions: list[str], stacked: bool) -> str:
+    """One sentence from the panels' sentences: "Left: the first...; right: the second..." (or top, bottom)."""
+    if len(captions) == 1:
+        return captions[0]
+    places = {2: ("top", "bottom"), 3: ("top", "middle", "bottom")} if stacked else \
+        {2: ("left", "right"), 3: ("left", "middle", "right")}
+    clauses = []
+    for number, caption in enumerate(captions):
+        place = places[len(captions)][number] if len(captions) in places else f"panel {number + 1}"
+        # "How this stage..." becomes "how this stage...", but a name such as "TemporalMixing" keeps its case.
+        if len(caption) > 1 and caption[1].islower():
+            caption = caption[0].lower() + caption[1:]
+        clauses.append(f"{place}: {caption.rstrip('.')}")
+    joined = "; ".join(clauses)
+    return joined[0].upper() + joined[1:] + "."

@@ -261,7 +261,7 @@ def series_select(label: str, current: data.Current, key: str) -> int:
 def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], window: int,
                         view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
                         value_ranges: dict[str, tuple[float, float]] | None = None) -> None:
-    """Heatmap and distribution of a chosen stage for the chosen window.
+    """Heatmap and distribution of a chosen stage for the chosen window, as the two panels of one chart.
 
     Args:
         view: arranges (stage, array, window) as a time x rows heatmap.
@@ -275,9 +275,11 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
                             help="Which stage of the forward pass to look at, in data-flow order.")
     shown = view(stage, stages[stage], window)
     value_range = (value_ranges or {}).get(stage)
-    show.chart(figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels,
-                                     shown.note, value_range=value_range), key="heatmap")
-    show.chart(figures.stage_histogram(stages[stage][window], stages[stage], stage), key="histogram")
+    heatmap = figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels, shown.note,
+                                    value_range=value_range)
+    histogram = figures.stage_histogram(stages[stage][window], stages[stage], stage)
+    # One figure of two panels: each further plotly chart costs the browser 25-40 ms on every move.
+    show.chart(figures.panels([heatmap, histogram], stacked=True), key="activations")
 
 
 def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool,
@@ -291,7 +293,7 @@ def input_output_section(stages: dict[str, np.ndarray], current: data.Current, w
 
 def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.ndarray], np.ndarray],
                    band_label: str, call_kwargs: dict | None = None) -> None:
-    """Dropout spread (Monte Carlo) and the training-vs-inference difference, per stage.
+    """Dropout spread (Monte Carlo) as a band, and per stage next to the training-vs-inference difference.
 
     Args:
         pick: the values drawn as the band, from an output-shaped array (e.g. one series of the chosen window).
@@ -302,11 +304,8 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
     output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
     show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
                                     band_label, MC_SAMPLES), key="dropout_band")
-    left, right = st.columns(2)
-    with left:
-        show.chart(figures.dropout_std_by_stage(summary.stages, summary.stage_std), key="dropout_std")
-    with right:
-        mode_difference_chart(choice, inputs, call_kwargs)
+    spread = figures.dropout_std_by_stage(summary.stages, summary.stage_std)
+    show.chart(figures.panels([spread, _mode_difference(choice, inputs, call_kwargs)]), key="by_stage")
 
 
 def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None = None, note: str = "") -> None:
@@ -315,13 +314,15 @@ def mode_difference_chart(choice: LayerChoice, inputs, call_kwargs: dict | None 
     Args:
         note: a sentence on what to expect from this layer, shown above the chart.
     """
-    call_kwargs = call_kwargs or {}
     if note:
         st.caption(note)
+    show.chart(_mode_difference(choice, inputs, call_kwargs or {}), key="mode_difference")
+
+
+def _mode_difference(choice: LayerChoice, inputs, call_kwargs: dict) -> figures.Chart:
     difference = compute.mode_difference(trace(choice, True, inputs, call_kwargs),
                                          trace(choice, False, inputs, call_kwargs))
-    show.chart(figures.mode_difference_by_stage(list(difference), list(difference.values())),
-               key="mode_difference")
+    return figures.mode_difference_by_stage(list(difference), list(difference.values()))
 
 
 def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Current, note: str = "") -> None:
