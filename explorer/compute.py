@@ -14,7 +14,7 @@ import functools
 import io
 import json
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -50,24 +50,46 @@ def build_layer(class_name: str, config: dict[str, Any], input_shape, seed: int)
         input_shape: what `build()` receives (a shape, or a list of shapes for multi-input layers).
         seed: seeds every initializer and dropout generator the layer creates.
     """
-    layer = _seeded_build(class_name, config, input_shape, seed)
-    if class_name in NESTED_SIZES:
-        size_argument, largest = NESTED_SIZES[class_name]
-        largest = max(largest, config[size_argument])
-        largest_config = tuple(sorted({**config, size_argument: largest}.items()))
-        drawn = _largest_weights(class_name, largest_config, _hashable_shape(input_shape), seed)
-        for variable, (big, big_shape, initializer) in zip(layer.weights, drawn, strict=True):
-            leading = big[tuple(slice(0, size) for size in variable.shape)]
-            variable.assign(leading * _variance_rescale(initializer, tuple(variable.shape), big_shape))
-    return layer
+    if class_name not in NESTED_SIZES:
+        return _seeded_build(class_name, config, input_shape, seed)
+    size_argument, largest = NESTED_SIZES[class_name]
+    largest = max(largest, config[size_argument])
+    largest_config = tuple(sorted({**config, size_argument: largest}.items()))
+    drawn = _largest_weights(class_name, largest_config, _hashable_shape(input_shape), seed)
+
+    def nested(index: int, shape: tuple) -> np.ndarray:
+        big, big_shape, initializer = drawn[index]
+        leading = big[tuple(slice(0, size) for size in shape)]
+        return leading * _variance_rescale(initializer, shape, big_shape)
+
+    return _seeded_build(class_name, config, input_shape, seed, weights=nested)
 
 
-def _seeded_build(class_name: str, config: dict[str, Any], input_shape, seed: int) -> StagedLayer:
+def _seeded_build(class_name: str, config: dict[str, Any], input_shape, seed: int,
+                  weights: Callable[[int, tuple], np.ndarray] | None = None) -> StagedLayer:
+    """The layer built with its initializers seeded by `seed`, or with `weights(index, shape)` as its weights.
+
+    Given weights, each variable is made once, holding its value: a slider move builds a new layer, and on
+    TensorFlow drawing every initial value only to overwrite it doubled the cost of the build (about 75 ms
+    against 15 ms for FeatureMixing on a 2-core machine). The layer's other variables (its dropout seeds) are
+    made by their own initializers, as in a plain build.
+    """
     layer_class = getattr(kflayers, class_name)
     with _BUILD_LOCK:
         keras.utils.set_random_seed(seed)
         layer = layer_class(**config)
-        layer.build(input_shape)
+        if weights is None:
+            layer.build(input_shape)
+            return layer
+        # Inside this scope keras creates the variables without values and keeps their initializers for later.
+        with keras.StatelessScope(initialize_variables=False):
+            layer.build(input_shape)
+        for index, variable in enumerate(layer.weights):
+            value = np.asarray(weights(index, tuple(variable.shape)), dtype=variable.dtype)
+            variable._initializer = lambda shape, dtype, value=value: value
+        # Leaving a stateless scope gives every variable made inside one its value, from its initializer.
+        with keras.StatelessScope():
+            pass
     return layer
 
 

@@ -68,6 +68,29 @@ def test_build_layer_same_seed_same_weights_other_seed_other_weights():
     assert not _same_weights(_weights(first), _weights(other))
 
 
+@pytest.mark.parametrize("class_name, config, shape", [
+    ("FeatureMixing", {"n_series": 7, "input_size": 32, "dropout": 0.3, "ff_dim": 65, "activation": "relu"},
+     (None, 32, 7)),
+    ("TokenEmbedding", {"c_in": 7, "d_model": 17, "kernel_size": 3, "padding": "circular", "use_bias": True},
+     (None, 32, 7)),
+])
+def test_a_nested_build_equals_a_plain_build_given_the_same_weights(class_name, config, shape):
+    # build_layer makes each variable once with its nested value; a plain build draws initial values first.
+    nested = compute.build_layer(class_name, config, shape, seed=3)
+    plain = compute._seeded_build(class_name, config, shape, 3)
+    for variable, value in zip(plain.weights, nested.weights, strict=True):
+        variable.assign(value)
+    assert len(nested.variables) == len(plain.variables)
+    for ours, theirs in zip(nested.variables, plain.variables):  # dropout seeds included
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs))
+    x = np.random.default_rng(0).normal(size=(4, *shape[1:])).astype("float32")
+    for training in (False, True):
+        for name, value in compute.trace_arrays(plain, x, training, seed=3).items():
+            np.testing.assert_array_equal(compute.trace_arrays(nested, x, training, seed=3)[name], value)
+    with keras.StatelessScope():  # nothing was left waiting for a value, which leaving this scope would give it
+        pass
+
+
 def test_python_snippet_rebuilds_the_same_layer_from_the_weights_file(tmp_path, monkeypatch):
     layer = compute.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=3)
     (tmp_path / "w.npz").write_bytes(compute.weights_npz(layer))

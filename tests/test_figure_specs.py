@@ -17,7 +17,7 @@ import pytest
 from plotly import basedatatypes
 
 from explorer import figures
-from explorer.figures import learn
+from explorer.figures import common, learn
 
 RNG = np.random.default_rng(0)
 FRAME = pd.DataFrame(RNG.normal(size=(40, 3)), columns=["a", "b", "<i>c</i>"],
@@ -113,3 +113,15 @@ def test_validation_rejects_a_misspelt_property_the_app_path_lets_through():
     assert go.Figure(spec, _validate=False).to_dict()["layout"]["xaxis"]["titel"] == {"text": "typo"}
     with pytest.raises(ValueError, match="titel"):
         go.Figure(spec)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_the_trimmed_template_has_the_defaults_of_every_trace_drawn(case):
+    builder, args, kwargs = case
+    built = builder(*args, **kwargs).figure
+    full = pio.templates[common.TEMPLATE]
+    for trace in built.data:
+        assert trace.type in common.TRACE_TYPES
+        assert built.layout.template.data[trace.type] == full.data[trace.type]
+    assert built.layout.template.layout.plot_bgcolor == full.layout.plot_bgcolor
+    assert built.layout.template.layout.xaxis == full.layout.xaxis
