@@ -76,7 +76,9 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     at = run(_app().switch_page(MIXING))
     assert [tab.label for tab in at.tabs] == [
         "Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"]
-    assert list(page_figures(at)) == ["activations"]  # only the open tab runs (the pipeline is HTML)
+    # Only the open tab runs, and its pipeline and activations are HTML pictures: no plotly chart to draw.
+    assert list(page_figures(at)) == []
+    assert 'data-testid="kf-activations"' in at.get("html")[1].proto.body
     per_tab = {label: list(open_tab(at, "mix_view", label)) for label in [t.label for t in at.tabs][1:]}
     assert per_tab == {"Input and output": ["input_output"],
                        "Dropout and training vs inference": ["dropout_band", "by_stage"],
@@ -98,7 +100,9 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
 
 
 def test_ff_dim_and_dropout_change_what_the_figures_show():
-    at = run(_app().switch_page(MIXING))
+    at = _app().switch_page(MIXING)
+    at.session_state["mix_interactive"] = True  # the activations as a plotly chart, whose values can be read
+    run(at)
     tabs = ["Cross-series impact", "Dropout and training vs inference", "Stages"]
     before = tab_figures(at, "mix_view", tabs)
     at.slider(key="mix_ff_dim").set_value(8)
@@ -233,6 +237,7 @@ def test_the_address_bar_is_a_link_to_the_same_view():
 def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
     at = run(_app().switch_page(FUSION))
     at.selectbox(key="gff_stage").set_value("gate")
+    at.session_state["gff_interactive"] = True
     stage_heatmap = plotly_array(page_figures(run(at))["activations"]["data"][0]["z"])
     gate = plotly_array(open_tab(at, "gff_view", "The gate")["gate_heatmap"]["data"][0]["z"])
     assert gate.shape == (7, 32) and gate.min() > 0 and gate.max() < 1  # sigmoid
@@ -289,3 +294,25 @@ def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
     assert len(figures["importance_by_window"]["data"]) == 1  # no attention map
     # A fresh GlobalWeightsMixer weighs every kept feature equally.
     np.testing.assert_allclose(np.delete(plotly_array(figures["importance"]["data"][0]["y"]), 2), 1 / 6, rtol=1e-5)
+
+
+def test_the_activations_picture_shows_the_values_the_interactive_chart_holds():
+    import base64
+    import re
+    from io import BytesIO
+
+    from PIL import Image
+
+    from explorer.figures.pictures import value_colours
+
+    at = run(_app().switch_page(MIXING))
+    body = next(h.proto.body for h in at.get("html") if 'data-testid="kf-activations"' in h.proto.body)
+    picture = re.search(r'src="data:image/png;base64,([^"]+)"', body)[1]
+    cells = np.asarray(Image.open(BytesIO(base64.b64decode(picture))).convert("RGB"))
+    at.toggle(key="mix_interactive").set_value(True)
+    chart = page_figures(run(at))["activations"]
+    assert "mix_interactive" in at.query_params  # the choice is part of the link
+    heatmap = plotly_array(chart["data"][0]["z"])  # (series, time)
+    assert cells.shape == (*heatmap.shape, 3)
+    np.testing.assert_array_equal(cells, value_colours(heatmap))
+    assert not any('data-testid="kf-activations"' in h.proto.body for h in at.get("html"))

@@ -63,9 +63,10 @@ def _slider(page, label: str):
     return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
 
 
+# 1 + the number of plotly charts once all are drawn (a page may have none: its pictures are HTML), else 0.
 CHARTS_DRAWN = """() => {
     const charts = [...document.querySelectorAll("[data-testid='stPlotlyChart']")];
-    return charts.length > 0 && charts.every(c => c.querySelector('.main-svg *')) ? charts.length : 0;
+    return charts.every(c => c.querySelector('.main-svg *')) ? charts.length + 1 : 0;
 }"""
 
 

@@ -99,7 +99,8 @@ def test_thumbnail_colours_follow_the_heatmap_scales():
     values = np.array([[-2.0, 0.0, 2.0]])  # (time=1, rows=3): rows drawn top to bottom
     image = np.asarray(Image.open(BytesIO(figures.thumbnail_png(values))).convert("RGB"))
     top, middle, bottom = image[0, 0], image[image.shape[0] // 2, 0], image[-1, 0]
-    assert tuple(top) == (33, 102, 172) and tuple(middle) == (247, 247, 247) and tuple(bottom) == (178, 24, 43)
+    # The ends and the middle of plotly's own RdBu scale, reversed (blue below zero), as the heatmaps draw them.
+    assert tuple(top) == (5, 48, 97) and tuple(middle) == (247, 247, 247) and tuple(bottom) == (103, 0, 31)
     gate = np.asarray(Image.open(BytesIO(figures.thumbnail_png(np.array([[0.0, 1.0]]), (0.0, 1.0)))).convert("RGB"))
     assert tuple(gate[0, 0]) == (68, 1, 84) and tuple(gate[-1, 0]) == (253, 231, 37)
     with pytest.raises(ValueError, match="non-empty 2-D"):
@@ -287,6 +288,7 @@ def test_every_caption_is_one_sentence():
         figures.mixer_input_output(np.zeros((1, 2)), np.zeros(2), ["a"], "output"),
         figures.panels([figures.stage_heatmap(np.zeros((3, 1)), "s", "series", "time step"),
                         figures.stage_histogram(rng.normal(size=5), rng.normal(size=9), "s")]),
+        figures.activations_view(np.zeros((3, 1)), np.zeros(3), rng.normal(size=9), "s", "series"),
     ]
     for chart in charts:
         assert chart.caption.endswith(".") and chart.caption.count(". ") == 0, chart.caption
@@ -351,3 +353,56 @@ def test_stacked_panels_keep_each_charts_height_and_put_the_legend_over_its_own_
     assert layout.legend.y == pytest.approx(bottom[1])  # the histogram's legend, above the histogram
     assert [t.showlegend for t in chart.figure.data] == [False, True, True]
     assert chart.caption.startswith("Top: the chosen window") and "; bottom: how this stage's" in chart.caption
+
+
+@pytest.mark.parametrize("value_range", [None, (0.0, 1.0)])
+def test_picture_colours_are_plotlys_own_interpolation_of_the_heatmap_scales(value_range):
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    from explorer.figures.common import DIVERGING, SEQUENTIAL
+    from explorer.figures.pictures import value_colours
+
+    if value_range is None:
+        values, scale, positions = np.linspace(-2.0, 2.0, 23), DIVERGING, np.linspace(0.0, 1.0, 23)
+    else:
+        values, scale, positions = np.linspace(0.0, 1.0, 23), SEQUENTIAL, np.linspace(0.0, 1.0, 23)
+    expected = np.array([unlabel_rgb(c) for c in sample_colorscale(scale, list(positions))])
+    np.testing.assert_allclose(value_colours(values, value_range), expected, atol=0.51)
+
+
+def test_activations_picture_holds_every_cell_in_the_heatmaps_colours_with_its_labels_and_distribution():
+    import base64
+    import re
+    from io import BytesIO
+
+    from PIL import Image
+
+    from explorer.figures.pictures import value_colours
+
+    rng = np.random.default_rng(6)
+    batch = rng.normal(size=(4, 10, 3))
+    block = figures.activations_view(batch[1], batch[1], batch, "dense_1", "series", ["a", "<b>b</b>", "c"])
+    pictures = re.findall(r'src="data:image/png;base64,([^"]+)"', block.html)
+    cells = np.asarray(Image.open(BytesIO(base64.b64decode(pictures[0]))).convert("RGB"))
+    assert cells.shape == (3, 10, 3)  # one pixel per (row, time step), rows top to bottom
+    np.testing.assert_array_equal(cells, value_colours(batch[1].T))
+    assert "&lt;b&gt;b&lt;/b&gt;" in block.html and "<b>b</b>" not in block.html
+    limit = np.abs(batch[1]).max()
+    assert f">{limit:.3g}<" in block.html and f">{-limit:.3g}<" in block.html  # the colour bar's ends
+    tips = re.findall(r'title="([^"]*): whole batch ([0-9.]+), chosen window ([0-9.]+)"', block.html)
+    assert len(tips) == figures.stages.HISTOGRAM_BINS
+    assert sum(float(batch_share) for _, batch_share, _ in tips) == pytest.approx(1, abs=0.02)
+    assert block.caption.startswith("Top: the chosen window at this stage") and "; bottom: how this" in block.caption
+
+
+def test_activations_picture_of_many_rows_labels_every_kth_row_and_keeps_a_known_range():
+    import re
+
+    block = figures.activations_view(np.full((5, 256), 0.5), np.full(5, 0.5), np.linspace(0, 1, 50), "gate",
+                                     "hidden unit", value_range=(0.0, 1.0))
+    shown = [label for label in re.findall(r'justify-content:flex-end;min-height:0">([^<]*)</div>', block.html)
+             if label]
+    assert shown[0] == "0" and 8 <= len(shown) <= 64 and len(shown) < 256
+    assert ">1<" in block.html and ">0<" in block.html  # the colour bar runs over exactly the range
+    with pytest.raises(ValueError, match="non-empty 2-D"):
+        figures.activations_view(np.zeros((0, 2)), np.zeros(1), np.zeros(1), "s", "series")

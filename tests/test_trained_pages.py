@@ -30,8 +30,15 @@ def layers_as_is(windows):
     return windows
 
 
+def _app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for prefix in ("mix", "gff", "emb"):  # the activations as plotly charts, whose values can be read
+        at.session_state[f"{prefix}_interactive"] = True
+    return at
+
+
 def _page(path: str) -> AppTest:
-    return run(AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).switch_page(path))
+    return run(_app().switch_page(path))
 
 
 def _training_jobs():
@@ -194,7 +201,7 @@ def test_traced_layer_is_the_trained_one():
 
 
 def test_training_that_cannot_run_says_why_and_stays_on_fresh_weights():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at = _app()
     run(at)
     at.radio(key="source").set_value("upload")
     run(at)

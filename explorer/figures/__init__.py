@@ -7,7 +7,7 @@ page stays light. Text that may come from users (series names) goes through
 `plot_text`, so plotly shows it as typed instead of interpreting HTML tags.
 """
 
-from explorer.figures.common import Chart, panels, plot_text
+from explorer.figures.common import Chart, HtmlBlock, panels, plot_text
 from explorer.figures.embedding import kernel_heatmap, padding_view
 from explorer.figures.mixers import (
     attention_map,
@@ -18,12 +18,14 @@ from explorer.figures.mixers import (
 )
 from explorer.figures.probes import dropout_band, dropout_std_by_stage, impact_matrix, mode_difference_by_stage
 from explorer.figures.series import fixed_gate, input_output, series_preview
-from explorer.figures.pipeline import HtmlBlock, pipeline_strip, thumbnail_png
+from explorer.figures.pictures import activations_view, thumbnail_png
+from explorer.figures.pipeline import pipeline_strip
 from explorer.figures.stages import stage_heatmap, stage_histogram
 
 __all__ = [
     "Chart",
     "HtmlBlock",
+    "activations_view",
     "attention_map",
     "dropout_band",
     "dropout_std_by_stage",

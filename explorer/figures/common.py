@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple, Sequence
 
 import plotly.graph_objects as go
@@ -55,6 +56,14 @@ class Chart(NamedTuple):
     """A figure and the one sentence the app prints under it (what it shows, how to read it)."""
 
     figure: go.Figure
+    caption: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HtmlBlock:
+    """A piece of HTML for `st.html` and the one sentence saying how to read it."""
+
+    html: str
     caption: str
 
 
@@ -213,7 +222,7 @@ def panels(charts: Sequence[Chart], stacked: bool = False, widths: Sequence[floa
                 layout[key] = own[key]
     layout.update(margin=dict(t=40), legend=dict(x=1.0, xanchor="right", y=legend_top, yanchor="bottom"),
                   **{key: items for key, items in (("shapes", shapes), ("annotations", annotations)) if items})
-    return Chart(figure(data, layout, height=height), _joined_captions([c.caption for c in charts], stacked))
+    return Chart(figure(data, layout, height=height), joined_captions([c.caption for c in charts], stacked))
 
 
 def _side_by_side_boxes(parts, widths, gap):
@@ -239,7 +248,7 @@ def _stacked_boxes(parts, widths, gap):
     return boxes, total + OWN_MARGINS_PX
 
 
-def _joined_captions(captions: list[str], stacked: bool) -> str:
+def joined_captions(captions: list[str], stacked: bool) -> str:
     """One sentence from the panels' sentences: "Left: the first...; right: the second..." (or top, bottom)."""
     if len(captions) == 1:
         return captions[0]

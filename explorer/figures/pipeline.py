@@ -4,63 +4,18 @@ A plotly chart costs the browser tens of milliseconds to draw on every slider
 move; a row of boxes and a few tiny PNGs cost almost nothing, so the pipeline
 is plain HTML. Each box shows the stage's name, tensor shape and weight
 count, and a thumbnail of the chosen window at that stage (rows against time
-steps, on the same colour scales as the stage heatmap), so every stage is
+steps, on the stage heatmap's colour scales, see `explorer.figures.pictures`), so every stage is
 visible at once. Text that may come from users is escaped.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
-import io
 from typing import Sequence
 
-import numpy as np
-from PIL import Image
-
-from explorer.figures.common import ACCENT, MUTED
-
-# The diverging scale's ends and middle (blue below zero, white at zero, red above), as in the heatmaps.
-_BLUE, _WHITE, _RED = np.array([33, 102, 172.0]), np.array([247, 247, 247.0]), np.array([178, 24, 43.0])
-# Viridis-like ends for values with a known range (a gate in [0, 1]).
-_DARK, _YELLOW = np.array([68, 1, 84.0]), np.array([253, 231, 37.0])
-THUMBNAIL_HEIGHT = 36
-THUMBNAIL_MAX_WIDTH = 96
-
-
-@dataclasses.dataclass(frozen=True)
-class HtmlBlock:
-    """A piece of HTML for `st.html` and the one sentence saying how to read it."""
-
-    html: str
-    caption: str
-
-
-def thumbnail_png(values: np.ndarray, value_range: tuple[float, float] | None = None) -> bytes:
-    """A (rows x time) picture of a (time, rows) array as PNG bytes, rows top to bottom like the heatmap.
-
-    Without `value_range` the colours are symmetric around zero (blue, white, red), scaled to the largest
-    absolute value; with it, they run from dark to yellow over exactly that range.
-    """
-    grid = np.asarray(values, dtype=np.float64).T
-    if grid.ndim != 2 or grid.size == 0:
-        raise ValueError(f"a thumbnail needs a non-empty 2-D (time, rows) array; got shape {np.shape(values)}.")
-    if value_range is None:
-        limit = float(np.max(np.abs(grid))) or 1.0
-        t = np.clip(grid / limit, -1.0, 1.0)[..., None]
-        rgb = np.where(t >= 0, _WHITE + t * (_RED - _WHITE), _WHITE - t * (_BLUE - _WHITE))
-    else:
-        low, high = value_range
-        t = np.clip((grid - low) / ((high - low) or 1.0), 0.0, 1.0)[..., None]
-        rgb = _DARK + t * (_YELLOW - _DARK)
-    image = Image.fromarray(rgb.round().astype(np.uint8), mode="RGB")
-    width = min(THUMBNAIL_MAX_WIDTH, max(grid.shape[1], 24))
-    image = image.resize((width, THUMBNAIL_HEIGHT), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=1)
-    return buffer.getvalue()
-
+from explorer.figures.common import ACCENT, MUTED, HtmlBlock
+from explorer.figures.pictures import THUMBNAIL_HEIGHT, THUMBNAIL_MAX_WIDTH
 
 def pipeline_strip(names: Sequence[str], shapes: Sequence[tuple], params: Sequence[int],
                    descriptions: Sequence[str], thumbnails: Sequence[bytes | None]) -> HtmlBlock:

@@ -261,7 +261,7 @@ def series_select(label: str, current: data.Current, key: str) -> int:
 def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], window: int,
                         view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
                         value_ranges: dict[str, tuple[float, float]] | None = None) -> None:
-    """Heatmap and distribution of a chosen stage for the chosen window, as the two panels of one chart.
+    """Heatmap and distribution of a chosen stage for the chosen window: a picture, or one plotly chart.
 
     Args:
         view: arranges (stage, array, window) as a time x rows heatmap.
@@ -273,12 +273,19 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
     stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
                             format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
                             help="Which stage of the forward pass to look at, in data-flow order.")
+    interactive = controls.toggle(
+        "Interactive chart", f"{key_prefix}_interactive", False,
+        help="Off: a picture, which follows a slider move at once. On: the same view as a plotly chart, with each "
+             "cell's value on hover and zoom (the browser takes a few hundred milliseconds longer to draw it).")
     shown = view(stage, stages[stage], window)
     value_range = (value_ranges or {}).get(stage)
+    if not interactive:
+        show.html(figures.activations_view(shown.values, stages[stage][window], stages[stage], stage, shown.row_title,
+                                           shown.row_labels, shown.note, value_range))
+        return
     heatmap = figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels, shown.note,
                                     value_range=value_range)
     histogram = figures.stage_histogram(stages[stage][window], stages[stage], stage)
-    # One figure of two panels: each further plotly chart costs the browser 25-40 ms on every move.
     show.chart(figures.panels([heatmap, histogram], stacked=True), key="activations")
 
 
