@@ -152,6 +152,26 @@ def test_training_jobs_share_one_result_and_keep_a_failure():
     assert jobs.start(("b",), fail) is failed
 
 
+def test_a_training_survives_streamlits_clear_session_between_other_script_runs():
+    import time
+
+    from explorer.ui import tensorflow  # noqa: F401  (what every layer page imports first)
+
+    frame = load_sample("us_macro")
+    values = frame[list(frame.columns[:7])].to_numpy(dtype=np.float32)
+    values = (values - values.mean(axis=0)) / values.std(axis=0)
+    jobs = trained.TrainingJobs()
+    job = jobs.start(("clear_session",), lambda report: trained.train_layer(
+        "FeatureMixing", {"n_series": 7, "input_size": 32, "dropout": 0.1, "ff_dim": 70, "activation": "relu"},
+        (None, 32, 7), 5, values, 32, layers_as_is, on_progress=report))
+    # Streamlit calls this after every script run of every session, while the training goes on.
+    while not job.done:
+        keras.backend.clear_session()
+        time.sleep(0.002)
+    assert job.error is None, job.error
+    assert job.result.epochs >= 1 and np.isfinite(job.result.test_mse)
+
+
 # ------------------------------------------------------------------ the pages
 
 
