@@ -262,9 +262,12 @@ def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, bro
             files=[{"name": "uploaded_series.csv", "mimeType": "text/csv",
                     "buffer": _csv(["alpha", "beta", "gamma"])}])
         home.get_by_text("uploaded_series.csv").first.wait_for(timeout=TIMEOUT_MS)
-        _wait_for_rerun(home, home_since)
         _wait_for_rerun(busy, busy_since)
-        assert "shape (16, 33, 3)" in _main_text(home)
+        # The uploader lists the file before the rerun that reads it starts, so the rerun of the window move can
+        # end (and the page go quiet) before it: wait for what the page shows once both are in.
+        home.wait_for_function("() => document.querySelector(\"[data-testid='stMain']\").textContent"
+                               ".includes('shape (16, 33, 3)')", timeout=TIMEOUT_MS)
+        _wait_for_rerun(home, home_since)
         assert "ff_dim=1," in _snippet(busy)
         for page in (home, busy):
             _assert_no_exception(page)
