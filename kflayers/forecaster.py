@@ -52,11 +52,12 @@ class Forecaster(keras.Model):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> from kflayers import Forecaster
     >>> model = Forecaster(n_series=3, input_size=16, horizon=2, target_index=0)
     >>> windows = np.random.default_rng(0).normal(size=(4, 16, 3)).astype("float32")
-    >>> forecast = np.asarray(model(windows))
+    >>> forecast = keras.ops.convert_to_numpy(model(windows))
     >>> forecast.shape
     (4, 2)
     >>> bool(np.allclose(forecast, windows[:, -1:, 0], atol=1e-5))  # untrained: the last value
