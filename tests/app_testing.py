@@ -3,8 +3,10 @@
 import base64
 import json
 import re
+from io import BytesIO
 
 import numpy as np
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 US_MACRO_FIRST_SEVEN = ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1"]
@@ -56,3 +58,9 @@ def pipeline_texts(at: AppTest, index: int = 0) -> list[str]:
     """The boxes of the page's `index`-th pipeline as "<b>name</b><br>shape<br>weights", in data-flow order."""
     body = at.get("html")[index].proto.body
     return [f"<b>{name}</b><br>{shape}<br>{weights}" for name, shape, weights in _STAGE_BOX.findall(body)]
+
+
+def html_pictures(body: str) -> list[np.ndarray]:
+    """The PNG pictures inlined in a piece of the app's HTML, as (height, width, 3) RGB arrays, in order."""
+    encoded = re.findall(r'src="data:image/png;base64,([^"]+)"', body)
+    return [np.asarray(Image.open(BytesIO(base64.b64decode(png))).convert("RGB")) for png in encoded]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_testing import US_MACRO_FIRST_SEVEN, open_tab, page_figures, pipeline_texts, plotly_array, run, tab_figures
+from app_testing import (US_MACRO_FIRST_SEVEN, html_pictures, open_tab, page_figures, pipeline_texts, plotly_array, run,
+                         tab_figures)
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,18 +298,11 @@ def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
 
 
 def test_the_activations_picture_shows_the_values_the_interactive_chart_holds():
-    import base64
-    import re
-    from io import BytesIO
-
-    from PIL import Image
-
     from explorer.figures.pictures import value_colours
 
     at = run(_app().switch_page(MIXING))
     body = next(h.proto.body for h in at.get("html") if 'data-testid="kf-activations"' in h.proto.body)
-    picture = re.search(r'src="data:image/png;base64,([^"]+)"', body)[1]
-    cells = np.asarray(Image.open(BytesIO(base64.b64decode(picture))).convert("RGB"))
+    cells = html_pictures(body)[0]
     at.toggle(key="mix_interactive").set_value(True)
     chart = page_figures(run(at))["activations"]
     assert "mix_interactive" in at.query_params  # the choice is part of the link

@@ -371,19 +371,15 @@ def test_picture_colours_are_plotlys_own_interpolation_of_the_heatmap_scales(val
 
 
 def test_activations_picture_holds_every_cell_in_the_heatmaps_colours_with_its_labels_and_distribution():
-    import base64
     import re
-    from io import BytesIO
 
-    from PIL import Image
-
+    from app_testing import html_pictures
     from explorer.figures.pictures import value_colours
 
     rng = np.random.default_rng(6)
     batch = rng.normal(size=(4, 10, 3))
     block = figures.activations_view(batch[1], batch[1], batch, "dense_1", "series", ["a", "<b>b</b>", "c"])
-    pictures = re.findall(r'src="data:image/png;base64,([^"]+)"', block.html)
-    cells = np.asarray(Image.open(BytesIO(base64.b64decode(pictures[0]))).convert("RGB"))
+    cells = html_pictures(block.html)[0]
     assert cells.shape == (3, 10, 3)  # one pixel per (row, time step), rows top to bottom
     np.testing.assert_array_equal(cells, value_colours(batch[1].T))
     assert "&lt;b&gt;b&lt;/b&gt;" in block.html and "<b>b</b>" not in block.html
@@ -406,3 +402,12 @@ def test_activations_picture_of_many_rows_labels_every_kth_row_and_keeps_a_known
     assert ">1<" in block.html and ">0<" in block.html  # the colour bar runs over exactly the range
     with pytest.raises(ValueError, match="non-empty 2-D"):
         figures.activations_view(np.zeros((0, 2)), np.zeros(1), np.zeros(1), "s", "series")
+
+
+def test_stacked_panels_put_the_legend_over_the_first_named_panel_even_when_it_is_the_top_one():
+    rng = np.random.default_rng(7)
+    first = figures.stage_histogram(rng.normal(size=6), rng.normal(size=30), "a")
+    second = figures.stage_histogram(rng.normal(size=6), rng.normal(size=30), "b")
+    chart = figures.panels([first, second], stacked=True)
+    assert chart.figure.layout.legend.y == pytest.approx(1.0)
+    assert chart.figure.layout.yaxis2.domain[1] < 1.0

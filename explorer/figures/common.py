@@ -179,7 +179,8 @@ def panels(charts: Sequence[Chart], stacked: bool = False, widths: Sequence[floa
     """Several one-panel charts drawn as the panels of one figure, with their captions joined in one sentence.
 
     A browser draws one plotly chart of two panels in about the time of one chart, while each further chart
-    costs it 25-40 ms on every rerun, so views that belong together are sent as one figure. Each chart keeps
+    costs it 25-40 ms on every rerun where the latency goals were set, and 200-250 ms on this project's 2-core
+    machines, so views that belong together are sent as one figure. Each chart keeps
     its axes, colour bar, shapes and title (shown above its panel).
 
     Args:
@@ -194,9 +195,9 @@ def panels(charts: Sequence[Chart], stacked: bool = False, widths: Sequence[floa
     if len(widths) != len(charts) or not charts:
         raise ValueError(f"need one width per chart; got {len(widths)} widths for {len(charts)} charts.")
     parts = [chart.figure._kflayers_parts for chart in charts]
-    boxes, height = (_stacked_boxes if stacked else _side_by_side_boxes)(parts, widths, gap)
+    boxes, height = _stacked_boxes(parts) if stacked else _side_by_side_boxes(parts, widths, gap)
     data, layout, annotations, shapes = [], {}, [], []
-    legend_top = 1.0
+    legend_top = None
     for number, ((traces, own), (x_domain, y_domain)) in enumerate(zip(parts, boxes), start=1):
         axis = "" if number == 1 else str(number)
         for trace in traces:
@@ -204,7 +205,7 @@ def panels(charts: Sequence[Chart], stacked: bool = False, widths: Sequence[floa
             if "colorbar" in trace:
                 trace["colorbar"] = dict(trace["colorbar"], x=x_domain[1] + 0.01, xanchor="left",
                                          y=sum(y_domain) / 2, yanchor="middle", len=y_domain[1] - y_domain[0])
-            if "name" in trace and legend_top == 1.0:
+            if "name" in trace and legend_top is None:
                 legend_top = y_domain[1]  # the legend goes above the first panel whose traces are named
             trace.setdefault("showlegend", "name" in trace)
             data.append(trace)
@@ -220,7 +221,8 @@ def panels(charts: Sequence[Chart], stacked: bool = False, widths: Sequence[floa
         for key in ("barmode", "bargap"):
             if key in own:
                 layout[key] = own[key]
-    layout.update(margin=dict(t=40), legend=dict(x=1.0, xanchor="right", y=legend_top, yanchor="bottom"),
+    layout.update(margin=dict(t=40), legend=dict(x=1.0, xanchor="right", y=1.0 if legend_top is None else legend_top,
+                                                     yanchor="bottom"),
                   **{key: items for key, items in (("shapes", shapes), ("annotations", annotations)) if items})
     return Chart(figure(data, layout, height=height), joined_captions([c.caption for c in charts], stacked))
 
@@ -237,7 +239,7 @@ def _side_by_side_boxes(parts, widths, gap):
     return boxes, max(own["height"] for _, own in parts)
 
 
-def _stacked_boxes(parts, widths, gap):
+def _stacked_boxes(parts):
     """(x domain, y domain) of each panel top to bottom, and the figure's height."""
     plots = [max(80, own["height"] - OWN_MARGINS_PX) for _, own in parts]
     total = sum(plots) + ROW_GAP_PX * (len(plots) - 1)

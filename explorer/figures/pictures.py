@@ -70,11 +70,17 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def thumbnail_png(values: np.ndarray, value_range: tuple[float, float] | None = None) -> bytes:
-    """A (rows x time) picture of a (time, rows) array as PNG bytes, rows top to bottom like the heatmap."""
+def _rows_by_time(values: np.ndarray) -> np.ndarray:
+    """A (time, rows) array as the (rows, time) grid a picture draws, rows top to bottom like the heatmap."""
     grid = np.asarray(values, dtype=np.float64).T
     if grid.ndim != 2 or grid.size == 0:
-        raise ValueError(f"a thumbnail needs a non-empty 2-D (time, rows) array; got shape {np.shape(values)}.")
+        raise ValueError(f"a picture needs a non-empty 2-D (time, rows) array; got shape {np.shape(values)}.")
+    return grid
+
+
+def thumbnail_png(values: np.ndarray, value_range: tuple[float, float] | None = None) -> bytes:
+    """A (rows x time) picture of a (time, rows) array as PNG bytes, rows top to bottom like the heatmap."""
+    grid = _rows_by_time(values)
     width = min(THUMBNAIL_MAX_WIDTH, max(grid.shape[1], 24))
     return _png(value_colours(grid, value_range), (width, THUMBNAIL_HEIGHT))
 
@@ -91,9 +97,7 @@ def activations_view(values: np.ndarray, window_values: np.ndarray, batch_values
         window_values, batch_values: the stage's values for the chosen window and the whole batch (any shape).
         stage, row_title, row_labels, note, value_range: as for `stage_heatmap`.
     """
-    grid = np.asarray(values, dtype=np.float64).T
-    if grid.ndim != 2 or grid.size == 0:
-        raise ValueError(f"values must be a non-empty 2-D (time, rows) array; got shape {np.shape(values)}.")
+    grid = _rows_by_time(values)
     rows, steps = grid.shape
     labels = [str(label) for label in row_labels] if row_labels is not None else [str(i) for i in range(rows)]
     height = min(MAX_PICTURE_PX, max(ROW_PX * rows, 3 * ROW_PX))

@@ -1,8 +1,8 @@
 """The pipeline of a layer as a row of HTML boxes, each with a small picture of its stage.
 
-A plotly chart costs the browser tens of milliseconds to draw on every slider
-move; a row of boxes and a few tiny PNGs cost almost nothing, so the pipeline
-is plain HTML. Each box shows the stage's name, tensor shape and weight
+A plotly chart costs the browser 25-250 ms to draw on every slider move
+(see `explorer.figures.pictures`); a row of boxes and a few tiny PNGs cost
+almost nothing, so the pipeline is plain HTML. Each box shows the stage's name, tensor shape and weight
 count, and a thumbnail of the chosen window at that stage (rows against time
 steps, on the stage heatmap's colour scales, see `explorer.figures.pictures`), so every stage is
 visible at once. Text that may come from users is escaped.
