@@ -16,7 +16,10 @@ Goals (issue 12):
       roughly (TensorFlow uses both cores at times).
 
 The test part is the last 15% of the rows; neither the scaling nor the
-epoch choice saw it.
+epoch choice saw it. Each ratio comes with its 95% block-bootstrap interval
+over the test windows (`explorer.training.ratio_interval`, fixed seed), and
+each case is counted as the pages judge it: better or worse than naive when
+the whole interval lies below or above 1, undecided when it spans 1.
 
     python3 benchmarks/bench_learn.py [--seeds 0 1 2] [--targets 3]
 
@@ -77,8 +80,9 @@ def main() -> int:
           f"{training.DROPOUT:g}, ff_dim {training.FF_DIM}, cross mixer, horizon 1, split "
           f"{'/'.join(f'{s:.0%}' for s in training.SHARES)}")
     print(f"{'case':<34} {'seed':>4} {'window':>6} {'model MSE':>10} {'naive MSE':>10} {'ratio':>6} "
-          f"{'epoch':>5} {'stop':>8} {'wall s':>6} {'CPU s':>6}")
+          f"{'95% interval':>13} {'tests':>5} {'outcome':>9} {'epoch':>5} {'stop':>8} {'wall s':>6} {'CPU s':>6}")
     real, synthetic_ratios, slowest = [], [], 0.0  # ratios: model / naive test MSE
+    outcomes = {"real": [], "synthetic": []}
     for name, frame, target, window in cases(args.targets):
         for seed in args.seeds:
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -86,11 +90,14 @@ def main() -> int:
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             selection = result.selection
             ratio = selection.test_mse / selection.naive_test_mse
+            comparison = selection.comparison
             (synthetic_ratios if name.startswith("synthetic") else real).append(ratio)
+            outcomes["synthetic" if name.startswith("synthetic") else "real"].append(comparison.outcome)
             if not name.startswith("synthetic"):
                 slowest = max(slowest, cpu)
             print(f"{name:<34} {seed:>4} {window:>6} {selection.test_mse:>10.4g} {selection.naive_test_mse:>10.4g} "
-                  f"{ratio:>6.3f} {selection.best_epoch:>5} {selection.stop:>8} {seconds:>6.1f} {cpu:>6.1f}", flush=True)
+                  f"{ratio:>6.3f} {comparison.low:>6.3f}-{comparison.high:<6.3f} {comparison.windows:>5} "
+                  f"{comparison.outcome:>9} {selection.best_epoch:>5} {selection.stop:>8} {seconds:>6.1f} {cpu:>6.1f}", flush=True)
 
     # As the page's verdict counts: within MATCH_TOLERANCE of naive is a tie, not a win.
     beaten = sum(beat_naive(r, 1.0) for r in real)
@@ -103,6 +110,9 @@ def main() -> int:
           f"{'PASS' if goal_a else 'FAIL'}")
     print(f"(b) synthetic: beats naive on {sum(beat_naive(r, 1.0) for r in synthetic_ratios)} of "
           f"{len(synthetic_ratios)} -> {'PASS' if goal_b else 'FAIL'}")
+    for kind, found in outcomes.items():
+        print(f"    {kind}: by the 95% interval, better than naive on {found.count('better')}, undecided on "
+              f"{found.count('undecided')}, worse on {found.count('worse')} of {len(found)}")
     print(f"(c) most CPU time of a run on a bundled sample: {slowest:.1f} s (goal about {SECONDS_GOAL:g} s of wall time)")
     return 0 if goal_a and goal_b else 1
 

@@ -36,6 +36,7 @@ import numpy as np
 from explorer import compute
 from explorer.data import DataError
 from explorer.training import chronological_split, fit_selected
+from explorer.uncertainty import NaiveComparison
 from kflayers.layers.instance_norm import ReversibleInstanceNorm
 
 
@@ -52,6 +53,7 @@ class TrainedLayer:
         model: one sentence on the model the layer was trained in.
         test_mse, naive_mse: next-step MSE of the model and of the naive last-value forecast on the test
             part, in the units of the z-scored series.
+        comparison: their ratio with its block-bootstrap interval over the test windows.
         epochs: epochs run; best_epoch: the epoch whose weights were kept (chosen on validation, at least 1).
         parts: one sentence on which rows trained, validated and tested the model.
     """
@@ -60,23 +62,26 @@ class TrainedLayer:
     model: str
     test_mse: float
     naive_mse: float
+    comparison: NaiveComparison
     epochs: int
     best_epoch: int
     parts: str
 
     @property
     def beats_naive(self) -> bool:
-        return self.test_mse < self.naive_mse
+        """Whether the whole interval of the model/naive error ratio lies below 1."""
+        return self.comparison.outcome == "better"
 
     def verdict(self) -> str:
-        ratio = self.test_mse / self.naive_mse if self.naive_mse > 0 else float("inf")
+        numbers = f"MSE {self.test_mse:.4f} against {self.naive_mse:.4f}"
+        if self.naive_mse <= 0:
+            return (f"The naive forecast is exact on the test part ({numbers}), so there is nothing to beat; the "
+                    "weights shown are still what training found.")
+        said = f"On the test part the trained model's next-step error is {self.comparison.sentence()} ({numbers})"
         if self.beats_naive:
-            return (f"On the test part the trained model's next-step error is {ratio:.2f}x the naive forecast's "
-                    f"(MSE {self.test_mse:.4f} against {self.naive_mse:.4f}): it learned something beyond "
-                    "repeating the last value.")
-        return (f"On the test part the trained model does not beat the naive forecast: its error is {ratio:.2f}x "
-                f"the naive one's (MSE {self.test_mse:.4f} against {self.naive_mse:.4f}). The weights shown are "
-                "still what training found; a longer window or other series may give it more to learn from.")
+            return f"{said}. It learned something beyond repeating the last value."
+        return (f"{said}. The weights shown are still what training found; a longer window or other series may give "
+                "it more to learn from.")
 
 
 class NextStepModel(keras.Model):
@@ -149,7 +154,7 @@ def train_layer(class_name: str, config: dict[str, Any], input_shape, seed: int,
         model=(f"{class_name} inside a next-step forecaster: each window normalised by its own mean and spread, "
                f"then {class_name}, then one Dense layer (started at zero, so the untrained model repeats the last "
                "value) predicting every series' change."),
-        test_mse=selection.test_mse, naive_mse=selection.naive_test_mse,
+        test_mse=selection.test_mse, naive_mse=selection.naive_test_mse, comparison=selection.comparison,
         epochs=len(selection.history["loss"]), best_epoch=selection.best_epoch,
         parts=_parts(split.rows, labels),
     )

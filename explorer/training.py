@@ -51,6 +51,7 @@ import pandas as pd
 from keras import ops
 
 from explorer.data import DataError
+from explorer.uncertainty import NaiveComparison
 from kflayers.forecaster import Forecaster
 from kflayers.layers.base import check_positive_int
 from kflayers.probes import feature_impact
@@ -117,8 +118,12 @@ class Split:
 
     def naive_mse(self, part: str) -> float:
         """Mean squared error of the naive forecast on "train", "validation" or "test"."""
+        return float(np.mean(self.naive_errors(part)))
+
+    def naive_errors(self, part: str) -> np.ndarray:
+        """The naive forecast's squared error of each window of a part, in time order: `(n,)`."""
         x, y = self.part(part)
-        return float(np.mean((self.naive(x) - y) ** 2))
+        return _per_window(self.naive(x) - y)
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(windows, targets) of one part."""
@@ -218,6 +223,9 @@ class Selection:
         val_mse, naive_val_mse: the chosen model's and the naive forecast's
             error on the validation part (the part that chose the epoch).
         test_mse, naive_test_mse: the same on the test part, which no choice saw.
+        test_errors, naive_test_errors: the squared error of each test window, in time order (their means
+            are `test_mse` and `naive_test_mse`); `comparison` bootstraps the ratio's uncertainty from them.
+        horizon: steps each window forecasts (it sets the bootstrap's shortest block).
     """
 
     history: dict[str, list[float]]
@@ -227,6 +235,14 @@ class Selection:
     naive_val_mse: float
     test_mse: float
     naive_test_mse: float
+    test_errors: np.ndarray = dataclasses.field(repr=False)
+    naive_test_errors: np.ndarray = dataclasses.field(repr=False)
+    horizon: int = 1
+
+    @property
+    def comparison(self) -> "NaiveComparison":
+        """Model / naive error on the test part, with its block-bootstrap interval (see `ratio_interval`)."""
+        return NaiveComparison.of(self.test_errors, self.naive_test_errors, self.horizon)
 
     @property
     def message(self) -> str | None:
@@ -385,21 +401,33 @@ def fit_selected(
     selector = _Selector(split.x_val, split.y_val, patience, min_improvement, on_epoch, untrained_counts)
     model.fit(_Batches(split.x_train, split.y_train, batch_size, seed), epochs=epochs, shuffle=False, verbose=0,
               callbacks=[selector])
+    test_errors, naive_test_errors = window_errors(model, split.x_test, split.y_test), split.naive_errors("test")
     return Selection(
         history=selector.history, best_epoch=selector.best_epoch, stop=selector.stop,
         val_mse=mse(model, split.x_val, split.y_val), naive_val_mse=split.naive_mse("validation"),
-        test_mse=mse(model, split.x_test, split.y_test), naive_test_mse=split.naive_mse("test"),
+        test_mse=float(np.mean(test_errors)), naive_test_mse=float(np.mean(naive_test_errors)),
+        test_errors=test_errors, naive_test_errors=naive_test_errors, horizon=split.y_test.shape[1],
     )
 
 
 def mse(model: keras.Model, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> float:
-    """Mean squared error of `model`'s inference-mode forecasts of `x` against `y`.
+    """Mean squared error of `model`'s inference-mode forecasts of `x` against `y`."""
+    return float(np.mean(window_errors(model, x, y, chunk)))
+
+
+def window_errors(model: keras.Model, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """The squared error of `model`'s inference-mode forecast of each window of `x` against `y`: `(n,)`.
 
     Plain calls in chunks rather than `predict`: no step to compile, which on
     a few hundred windows is the slower part.
     """
     forecasts = [ops.convert_to_numpy(model(x[i : i + chunk], training=False)) for i in range(0, len(x), chunk)]
-    return float(np.mean((np.concatenate(forecasts) - y) ** 2))
+    return _per_window(np.concatenate(forecasts) - y)
+
+
+def _per_window(difference: np.ndarray) -> np.ndarray:
+    """Squared differences averaged over everything but the window axis (every window weighs the same)."""
+    return np.mean(np.square(difference, dtype=np.float64).reshape(len(difference), -1), axis=1)
 
 
 @dataclasses.dataclass

@@ -107,8 +107,9 @@ driver = driver_dependency["driver"] if driver_dependency else None
 st.subheader("Did it beat the naive forecast?")
 if selection.message:
     st.warning(show.plain(selection.message))
-verdict = figures.baseline_verdict(selection.test_mse, selection.naive_test_mse)
-(st.success if figures.beat_naive(selection.test_mse, selection.naive_test_mse) else st.warning)(show.plain(verdict))
+comparison = selection.comparison
+verdict = figures.baseline_verdict(selection.test_mse, selection.naive_test_mse, comparison)
+(st.success if comparison.outcome == "better" else st.warning)(show.plain(verdict))
 st.caption(show.plain(figures.parts_note(result.rows, trained.index)))
 st.caption(show.plain(figures.stop_note(selection.stop, len(result.history["loss"]), selection.best_epoch,
                                         training.PATIENCE)))

@@ -1,10 +1,13 @@
 """The Learn page's figure builders and verdicts on their own: the numbers inside each figure and sentence."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from explorer.figures import learn
+from explorer.uncertainty import NaiveComparison
 
 SERIES = ["driver_1", "driven_1", "noise"]
 DEPENDENCIES = [{"driver": "driver_1", "driven": "driven_1", "lag": 3, "weight": 0.9}]
@@ -126,24 +129,33 @@ def test_loss_curve_marks_the_kept_epoch():
     assert untrained.figure.data[-1].name == "kept: untrained (epoch 0)"
 
 
-def test_baseline_verdict_states_who_won_on_the_test_rows_and_by_how_much():
+def test_baseline_verdict_states_who_won_on_the_test_rows_how_surely_and_by_how_much():
     assert learn.beat_naive(0.75, 1.0) and not learn.beat_naive(1.2, 1.0) and not learn.beat_naive(0.1, 0.0)
-    assert learn.baseline_verdict(0.75, 1.0) == (
-        "The model beat the naive forecast: its error is 25% lower (test MSE 0.75 against 1 for the naive "
-        "forecast that repeats the last value, on the last rows, which neither training nor the choice of epoch "
-        "saw).")
-    worse = learn.baseline_verdict(1.2, 1.0)
-    assert worse.startswith("The model did not beat the naive forecast: its error is 20% higher")
+    assert learn.baseline_verdict(0.75, 1.0, NaiveComparison(0.75, 0.6, 0.9, 40)) == (
+        "The model beat the naive forecast: its error is 0.75x the naive error (95% interval 0.60–0.90 over 40 "
+        "test windows): the model beats the naive forecast on the test part (test MSE 0.75 against 1 for the "
+        "naive forecast that repeats the last value, on the last rows, which neither training nor the choice of "
+        "epoch saw).")
+    worse = learn.baseline_verdict(1.2, 1.0, NaiveComparison(1.2, 1.1, 1.3, 40))
+    assert worse.startswith("The model did not beat the naive forecast: its error is 1.20x the naive error (95% "
+                            "interval 1.10–1.30 over 40 test windows): the model is worse than the naive forecast")
     assert worse.endswith("A longer window (in the Batch panel), more epochs or another target may help; a series "
                           "that moves like a random walk, such as a share price, has no better forecast than its "
                           "last value.")
-    assert "is 3.0 times higher" in learn.baseline_verdict(3.0, 1.0)
-    assert "nothing to beat" in learn.baseline_verdict(0.1, 0.0)
+    assert "nothing to beat" in learn.baseline_verdict(0.1, 0.0, NaiveComparison(math.inf, math.inf, math.inf, 9))
+
+
+@pytest.mark.parametrize("model_mse", [0.5, 2.39])
+def test_baseline_verdict_says_the_test_part_cannot_tell_when_the_interval_spans_one(model_mse):
+    verdict = learn.baseline_verdict(model_mse, 1.0, NaiveComparison(model_mse, 0.8, 4.1, 12))
+    assert verdict.startswith(f"Its error is {model_mse:.2f}x the naive error (95% interval 0.80–4.10 over 12 test "
+                              "windows): the test part (12 windows) cannot tell this model from the naive forecast")
+    assert "beat" not in verdict.split("(test MSE")[0] and verdict.endswith(learn.ADVICE)
 
 
 @pytest.mark.parametrize("model_mse", [1.0, 1.004, 0.996])
 def test_baseline_verdict_calls_a_rounding_difference_a_tie_and_says_what_may_help(model_mse):
-    verdict = learn.baseline_verdict(model_mse, 1.0)
+    verdict = learn.baseline_verdict(model_mse, 1.0, NaiveComparison(model_mse, model_mse - 0.01, model_mse, 30))
     assert not learn.beat_naive(model_mse, 1.0)
     assert verdict.startswith("The model did not beat the naive forecast, it only matched it")
     assert verdict.endswith(learn.ADVICE)

@@ -291,6 +291,12 @@ def test_test_and_naive_errors_are_measured_on_the_same_test_windows(trained):
     assert trained.selection.naive_test_mse == pytest.approx(float(np.mean((naive - split.y_test[:, 0]) ** 2)), rel=1e-6)
     predictions = trained.model.predict(split.x_test, verbose=0)
     assert trained.selection.test_mse == pytest.approx(float(np.mean((predictions - split.y_test) ** 2)), rel=1e-4)
+    # The verdict's interval resamples exactly these windows' errors, in time order.
+    np.testing.assert_allclose(trained.selection.naive_test_errors, (naive - split.y_test[:, 0]) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(trained.selection.test_errors, ((predictions - split.y_test) ** 2)[:, 0], rtol=1e-4)
+    comparison = trained.selection.comparison
+    assert comparison.windows == len(split.x_test) and comparison.low <= comparison.ratio <= comparison.high
+    assert comparison.ratio == pytest.approx(trained.selection.test_mse / trained.selection.naive_test_mse)
 
 
 def test_on_epoch_sees_each_epoch_and_can_stop_training():

@@ -10,12 +10,15 @@ figure.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 from plotly.colors import qualitative
 
 from explorer.figures.common import ACCENT, MUTED, Chart, figure, horizontal_line, plot_text, vertical_line
+
+if TYPE_CHECKING:
+    from explorer.uncertainty import NaiveComparison
 
 BASELINE_COLOR = "#dc2626"
 DRIVER_COLOR = "#f59e0b"
@@ -222,20 +225,27 @@ def beat_naive(test_mse: float, naive_mse: float) -> bool:
     return naive_mse > 0 and test_mse < naive_mse * (1.0 - MATCH_TOLERANCE)
 
 
-def baseline_verdict(test_mse: float, naive_mse: float) -> str:
-    """Whether the model beat the naive last-value forecast on the test windows, by how much, and what may help."""
+def baseline_verdict(test_mse: float, naive_mse: float, comparison: NaiveComparison) -> str:
+    """Whether the model beat the naive last-value forecast on the test windows, how sure that is, what may help.
+
+    Args:
+        test_mse, naive_mse: the two errors on the test part.
+        comparison: their ratio with its bootstrap interval (`explorer.training.Selection.comparison`).
+    """
     numbers = (f"test MSE {test_mse:.4g} against {naive_mse:.4g} for the naive forecast that repeats the last "
                "value, on the last rows, which neither training nor the choice of epoch saw")
     if naive_mse <= 0:
         return f"The naive forecast is exact on these test windows ({numbers}); there is nothing to beat."
-    change = (test_mse - naive_mse) / naive_mse
-    if beat_naive(test_mse, naive_mse):
-        return f"The model beat the naive forecast: its error is {-change:.0%} lower ({numbers})."
-    if abs(change) < MATCH_TOLERANCE:
+    if abs(test_mse - naive_mse) < MATCH_TOLERANCE * naive_mse:
         return f"The model did not beat the naive forecast, it only matched it ({numbers}). {ADVICE}"
-    times = f"{test_mse / naive_mse:.1f} times" if change >= 1 else f"{change:.0%}"
-    return (f"The model did not beat the naive forecast: its error is {times} higher ({numbers}). Whatever its "
-            f"importances show, it has not learned a better forecast than repeating the last value. {ADVICE}")
+    if comparison.outcome == "better":
+        return (f"The model beat the naive forecast: its error is {comparison.sentence()} ({numbers}).")
+    if comparison.outcome == "undecided":
+        return (f"Its error is {comparison.sentence()} ({numbers}). Another seed, window or stretch of data "
+                f"could turn this result around. {ADVICE}")
+    return (f"The model did not beat the naive forecast: its error is {comparison.sentence()} ({numbers}). "
+            f"Whatever its importances show, it has not learned a better forecast than repeating the last value. "
+            f"{ADVICE}")
 
 
 def stop_note(stop: str, epochs_run: int, chosen_epoch: int, patience: int) -> str:
