@@ -163,12 +163,17 @@ def trace_arrays(layer: StagedLayer, inputs, training: bool, seed: int, **call_k
 
 @dataclasses.dataclass(frozen=True)
 class Pipeline:
-    """The stages of a layer for a given input shape, one entry per stage in data-flow order."""
+    """The stages of a layer for a given input shape, one entry per stage in data-flow order.
+
+    `params` counts the weights each stage uses (the layer's `STAGE_WEIGHTS`); they add up to `total`,
+    the layer's weight count.
+    """
 
     names: list[str]
     shapes: list[tuple]
     params: list[int]
     descriptions: list[str]
+    total: int
 
 
 def pipeline(layer: StagedLayer, stages: dict[str, np.ndarray]) -> Pipeline:
@@ -178,11 +183,16 @@ def pipeline(layer: StagedLayer, stages: dict[str, np.ndarray]) -> Pipeline:
         stages: what `trace_arrays` returned for this layer; the pipeline shows the stages of that pass
             (a symbolic trace, `probes.stage_shapes`, gives the same shapes but costs a build and a graph).
     """
-    counts = probes.parameter_counts(layer)
+    counts = probes.stage_parameter_counts(layer)
     descriptions = layer.stage_descriptions()
     names = list(stages)
-    return Pipeline(names, [tuple(stages[n].shape) for n in names], [int(counts.get(n, 0)) for n in names],
-                    [descriptions[n] for n in names])
+    params = [counts[n] for n in names]
+    if sum(params) != counts[probes.TOTAL]:
+        # A stage with weights that this pass did not record: its weights would be missing from the boxes.
+        missing = [n for n, count in counts.items() if count and n not in stages and n != probes.TOTAL]
+        raise ValueError(f"The trace of {layer.name!r} lacks the stages {missing}, which hold weights.")
+    return Pipeline(names, [tuple(stages[n].shape) for n in names], params, [descriptions[n] for n in names],
+                    counts[probes.TOTAL])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,6 +60,21 @@ def pipeline_texts(at: AppTest, index: int = 0) -> list[str]:
     return [f"<b>{name}</b><br>{shape}<br>{weights}" for name, shape, weights in _STAGE_BOX.findall(body)]
 
 
+def pipeline_total(at: AppTest, index: int = 0) -> int | None:
+    """The weight count of the layer that the page's `index`-th pipeline states under its boxes (None: none stated)."""
+    found = re.search(r'data-testid="kf-pipeline-total"[^>]*>([^<]*)</div>', at.get("html")[index].proto.body)
+    if found is None:
+        return None
+    text = found.group(1)
+    return 0 if text.startswith("This layer has no weights") else int(text.split()[0].replace(",", ""))
+
+
+def box_weights(text: str) -> int:
+    """The weight count of one `pipeline_texts` box."""
+    count = text.rsplit("<br>", 1)[1]
+    return 0 if count == "no weights" else int(count.split()[0].replace(",", ""))
+
+
 def html_pictures(body: str) -> list[np.ndarray]:
     """The PNG pictures inlined in a piece of the app's HTML, as (height, width, 3) RGB arrays, in order."""
     encoded = re.findall(r'src="data:image/png;base64,([^"]+)"', body)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_testing import (US_MACRO_FIRST_SEVEN, html_pictures, open_tab, page_figures, pipeline_texts, plotly_array, run,
-                         tab_figures)
+from app_testing import (US_MACRO_FIRST_SEVEN, box_weights, html_pictures, open_tab, page_figures, pipeline_texts,
+                         pipeline_total, plotly_array, run, tab_figures)
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,6 +148,22 @@ def test_temporal_mixing_has_no_ff_dim_and_mixes_no_series():
     np.testing.assert_allclose(impact - np.diag(np.diag(impact)), 0, atol=1e-6)
     open_tab(at, "mix_view", "Export")
     assert "kflayers.TemporalMixing(" in at.code[0].value
+
+
+def test_every_layer_pages_pipeline_shows_every_weight_with_the_total():
+    at = run(_app())
+    totals = {}
+    for layer_page in LAYER_PAGES:
+        at.switch_page(layer_page)
+        run(at)
+        boxes = pipeline_texts(at)
+        totals[layer_page] = pipeline_total(at)
+        assert sum(box_weights(box) for box in boxes) == totals[layer_page] > 0, (layer_page, boxes)
+    # The mixers page's default, the cross-attention mixer over 7 series of 32 steps: four 32 x 32 projections
+    # with biases, queries and keys in the importance box, values and output in the mixed one.
+    at.switch_page(MIXERS)
+    boxes = {box.split("</b>")[0][3:]: box_weights(box) for box in pipeline_texts(run(at))}
+    assert totals[MIXERS] == 4 * (32 * 32 + 32) and boxes["importance"] == boxes["mixed"] == 2 * (32 * 32 + 32)
 
 
 def test_a_good_upload_changes_the_data_on_every_page():

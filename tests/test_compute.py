@@ -10,6 +10,7 @@ import pytest
 
 from explorer import compute
 from kflayers import probes
+from kflayers.mixers import make_mixer
 from explorer.batch import make_batch
 from explorer.data import DataError
 from staged_layer_cases import CASES
@@ -182,7 +183,41 @@ def test_pipeline_lists_every_stage_with_shape_weights_and_description():
     # BatchNorm over 24 cells: gamma, beta, moving mean, moving variance; Dense 3->4 and 4->3 with biases.
     assert params == {"input": 0, "flatten": 0, "batch_norm": 96, "reshape": 0, "dense_1": 16, "activation": 0,
                       "dropout_1": 0, "dense_2": 15, "dropout_2": 0, "residual": 0}
+    assert rows.total == 96 + 16 + 15 == layer.count_params()
     assert rows.descriptions == list(layer.stage_descriptions().values())
+
+
+@pytest.mark.parametrize("flavour, importance, mixed", [
+    ("global", 7, 0),                                  # one coefficient per series
+    ("instance", 7 * 32 * 7 + 7, 0),                   # Dense from the 7 x 32 concatenation to 7 logits
+    ("self", 2 * (32 * 32 + 32), 2 * (32 * 32 + 32)),  # query and key make the weights, value and output the mix
+    ("cross", 2 * (32 * 32 + 32), 2 * (32 * 32 + 32)),
+])
+def test_pipeline_of_each_mixer_shows_its_weights_in_the_stages_that_use_them(flavour, importance, mixed):
+    # The Feature Mixers page's default: 7 series as features, windows of 32 steps.
+    layer = make_mixer(flavour, 32, 7)
+    inputs = np.random.default_rng(0).normal(size=(4, 7, 32)).astype("float32")
+    rows = compute.pipeline(layer, compute.trace_arrays(layer, inputs, training=False, seed=0))
+    params = dict(zip(rows.names, rows.params))
+    assert params["importance"] == importance and params["mixed"] == mixed
+    assert sum(rows.params) == rows.total == layer.count_params() == importance + mixed
+
+
+def test_pipeline_of_token_embedding_puts_the_kernel_in_the_conv_box():
+    layer = compute.build_layer("TokenEmbedding", {"c_in": 7, "d_model": 16, "kernel_size": 3, "padding": "circular",
+                                                   "use_bias": True}, (None, 8, 7), seed=0)
+    inputs = np.random.default_rng(0).normal(size=(4, 8, 7)).astype("float32")
+    rows = compute.pipeline(layer, compute.trace_arrays(layer, inputs, training=False, seed=0))
+    assert dict(zip(rows.names, rows.params)) == {"input": 0, "padded": 0, "conv": 3 * 7 * 16, "bias": 16}
+    assert rows.total == 3 * 7 * 16 + 16
+
+
+def test_pipeline_refuses_a_trace_that_lacks_a_stage_holding_weights():
+    layer = compute.build_layer("FeatureMixing", CONFIG, (None, 8, 3), seed=0)
+    stages = compute.trace_arrays(layer, _inputs(), training=False, seed=0)
+    del stages["dense_2"]
+    with pytest.raises(ValueError, match=r"lacks the stages \['dense_2'\], which hold weights"):
+        compute.pipeline(layer, stages)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)

@@ -84,6 +84,15 @@ def test_pipeline_strip_one_box_per_stage_with_shape_weights_and_escaped_text():
     assert '<b>dense_&lt;1&gt;</b><br><span class="kf-shape">(16, 4, 8)</span><br>32 weights' in block.html
     assert 'title="dense_&lt;1&gt;: first &lt;Dense&gt;"' in block.html and "<Dense>" not in block.html
     assert block.html.count("data:image/png;base64,") == 1 and block.html.count("&rarr;") == 1
+    assert "kf-pipeline-total" not in block.html
+
+
+def test_pipeline_strip_shows_the_layers_total_under_the_boxes():
+    block = figures.pipeline_strip(["a", "b"], [(1,), (1,)], [4200, 24], ["", ""], [None, None], total=4224)
+    assert block.html.count('data-testid="kf-pipeline-total"') == 1
+    assert ">4,224 weights in this layer, each counted in the box of the stage that uses it.</div></div>" in block.html
+    weightless = figures.pipeline_strip(["table"], [(1, 8, 6)], [0], [""], [None], total=0)
+    assert "This layer has no weights: nothing in it is learned." in weightless.html
 
 
 def test_pipeline_strip_needs_one_entry_per_stage():

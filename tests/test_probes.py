@@ -6,7 +6,15 @@ import pytest
 from layer_checks import to_numpy
 
 from kflayers import FeatureMixing, GatedFeatureFusion, GlobalWeightsMixer, PositionalEmbedding, TemporalMixing, TokenEmbedding
-from kflayers.probes import TOTAL, dropout_variance, feature_impact, mode_difference, parameter_counts, stage_shapes
+from kflayers.probes import (
+    TOTAL,
+    dropout_variance,
+    feature_impact,
+    mode_difference,
+    parameter_counts,
+    stage_parameter_counts,
+    stage_shapes,
+)
 from staged_layer_cases import BATCH, CASE_IDS, CASES, SERIES, TIME, Case, normal, variable_values, window
 
 DROPOUT = 0.3
@@ -41,6 +49,7 @@ PROBES = {
         layer, keras.tree.map_structure(lambda x: x.shape, inputs), **kwargs
     ),
     "parameter_counts": lambda layer, inputs, kwargs: parameter_counts(layer),
+    "stage_parameter_counts": lambda layer, inputs, kwargs: stage_parameter_counts(layer),
 }
 
 
@@ -367,3 +376,108 @@ def test_stage_shapes_keep_an_unknown_batch_and_leave_the_layer_unbuilt():
     assert shapes["residual"] == (None, TIME, SERIES)
     assert not layer.built
     assert stage_shapes(PositionalEmbedding(max_len=20, d_model=6), (None, TIME, SERIES)) == {"table": (1, TIME, 6)}
+
+
+# ------------------------------------------------------------------ stage_parameter_counts: every weight in one stage
+
+D, F = 8, 3  # mixers: mod_dim and n_features
+
+
+def _dense(n_in, n_out, bias=True):
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _attention_counts(bias):
+    # Four mod_dim x mod_dim projections (query and key make the importance, value and output the mix).
+    return {"importance": 2 * _dense(D, D, bias), "mixed": 2 * _dense(D, D, bias)}
+
+
+def _mixers():
+    import kflayers
+
+    for keep_dim in (False, True):
+        for skip in (True, False):
+            common = {"dropout": 0.2, "skip": skip, "keep_dim": keep_dim}
+            tag = f"keep_dim={keep_dim},skip={skip}"
+            yield (f"global,{tag}", lambda c=common: kflayers.GlobalWeightsMixer(D, F, **c), {"importance": F})
+            for bias in (True, False):
+                yield (f"instance,bias={bias},{tag}", lambda c=common, b=bias: kflayers.InstanceWeightsMixer(D, F, bias=b, **c),
+                       {"importance": _dense(F * D, F, bias)})
+                for heads in (1, 2, 4):
+                    for name, cls in (("self", kflayers.SelfAttentionMixer), ("cross", kflayers.CrossAttentionMixer)):
+                        yield (f"{name},heads={heads},bias={bias},{tag}",
+                               lambda c=common, b=bias, h=heads, k=cls: k(D, n_heads=h, bias=b, **c),
+                               _attention_counts(bias))
+
+
+STAGE_COUNT_CASES = [
+    ("feature_mixing", lambda: FeatureMixing(n_series=SERIES, input_size=TIME, dropout=0.1, ff_dim=5), window,
+     {"batch_norm": 4 * TIME * SERIES, "dense_1": _dense(SERIES, 5), "dense_2": _dense(5, SERIES)}),
+    ("temporal_mixing", lambda: TemporalMixing(n_series=SERIES, input_size=TIME, dropout=0.1), window,
+     {"batch_norm": 4 * TIME * SERIES, "dense": _dense(TIME, TIME)}),
+    *[(f"token_embedding,bias={bias},{padding}",
+       lambda b=bias, p=padding: TokenEmbedding(c_in=SERIES, d_model=6, kernel_size=3, padding=p, use_bias=b), window,
+       {"conv": 3 * SERIES * 6, **({"bias": 6} if bias else {})})
+      for bias in (True, False) for padding in ("circular", "causal")],
+    ("positional_embedding", lambda: PositionalEmbedding(max_len=20, d_model=6), window, {}),
+    ("gated_feature_fusion", lambda: GatedFeatureFusion(), lambda: [window(), normal(BATCH, TIME, SERIES, seed=1)],
+     {"gate": _dense(2 * SERIES, SERIES)}),
+    *[(name, make, lambda: normal(BATCH, F, D), expected) for name, make, expected in _mixers()],
+]
+
+
+@pytest.mark.parametrize("make, inputs, expected", [case[1:] for case in STAGE_COUNT_CASES],
+                         ids=[case[0] for case in STAGE_COUNT_CASES])
+def test_every_weight_is_counted_in_the_stage_that_uses_it(make, inputs, expected):
+    layer = make()
+    traced = layer.trace(inputs())
+    counts = stage_parameter_counts(layer)
+    assert list(counts) == [*layer.stage_descriptions(), TOTAL]
+    assert {stage: count for stage, count in counts.items() if count and stage != TOTAL} == expected
+    # The stages the pipeline shows (those of a trace) hold every weight of the layer.
+    assert sum(counts[stage] for stage in traced) == counts[TOTAL] == layer.count_params() == sum(expected.values())
+    assert sum(len(weights) for weights in layer.stage_weights().values()) == len(layer.weights)
+
+
+def test_stage_parameter_counts_of_an_unbuilt_layer_leave_it_unbuilt():
+    layer = TokenEmbedding(c_in=SERIES, d_model=6, kernel_size=3)
+    counts = stage_parameter_counts(layer, input_shape=(None, TIME, SERIES))
+    assert counts == {"input": 0, "padded": 0, "conv": 3 * SERIES * 6, "bias": 6, TOTAL: 3 * SERIES * 6 + 6}
+    assert not layer.built
+    with pytest.raises(ValueError, match=r"stage_parameter_counts\(\) of the unbuilt layer 'token_embedding.*' needs"):
+        stage_parameter_counts(layer)
+
+
+def _renamed(stage_weights):
+    """A GlobalWeightsMixer whose declaration is `stage_weights`, built."""
+
+    class Renamed(GlobalWeightsMixer):
+        STAGE_WEIGHTS = stage_weights
+
+    layer = Renamed(mod_dim=D, n_features=F)
+    layer(normal(BATCH, F, D))
+    return layer
+
+
+def test_a_weight_or_sub_layer_that_no_stage_claims_is_an_error_not_a_missing_count():
+    with pytest.raises(ValueError, match=r"Renamed.STAGE_WEIGHTS puts no stage on renamed.*/coefficients; add each to "
+                                         r"the stage that uses it"):
+        stage_parameter_counts(_renamed({"mixed_dropout": "dropout", "weights": "importance"}))
+    with pytest.raises(ValueError, match=r"puts no stage on sub-layer 'mixed_dropout'"):
+        stage_parameter_counts(_renamed({"coefficients": "importance"}))
+    with pytest.raises(ValueError, match=r"puts 'coefficients' in the stage 'weights', which is not one of its STAGES "
+                                         r"\(input, masked_input, importance, mixed, dropout, skip, output\)"):
+        stage_parameter_counts(_renamed({"mixed_dropout": "dropout", "coefficients": "weights"}))
+
+
+def test_a_weight_claimed_twice_is_an_error():
+    import kflayers
+
+    class Twice(kflayers.SelfAttentionMixer):
+        STAGE_WEIGHTS = {**kflayers.SelfAttentionMixer.STAGE_WEIGHTS, "attention": "mixed"}
+
+    layer = Twice(mod_dim=D)
+    layer(normal(BATCH, F, D))
+    with pytest.raises(ValueError, match=r"claims the weight '.*attention/query/kernel' twice \(stages 'importance' and "
+                                         r"'mixed'\)"):
+        layer.stage_weights()

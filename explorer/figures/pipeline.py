@@ -18,7 +18,8 @@ from explorer.figures.common import ACCENT, MUTED, HtmlBlock
 from explorer.figures.pictures import THUMBNAIL_HEIGHT, THUMBNAIL_MAX_WIDTH
 
 def pipeline_strip(names: Sequence[str], shapes: Sequence[tuple], params: Sequence[int],
-                   descriptions: Sequence[str], thumbnails: Sequence[bytes | None]) -> HtmlBlock:
+                   descriptions: Sequence[str], thumbnails: Sequence[bytes | None], total: int | None = None
+                   ) -> HtmlBlock:
     """The stages of a layer as a row of boxes in data-flow order.
 
     Args:
@@ -27,18 +28,22 @@ def pipeline_strip(names: Sequence[str], shapes: Sequence[tuple], params: Sequen
         params: weights that produce each stage (0 for reshapes and the like).
         descriptions: one line per stage, shown when hovering a box.
         thumbnails: a PNG of each stage for the chosen window (`thumbnail_png`), or None for none.
+        total: the layer's weight count, shown under the boxes (their counts add up to it), or None.
     """
     if not len(names) == len(shapes) == len(params) == len(descriptions) == len(thumbnails):
         raise ValueError("names, shapes, params, descriptions and thumbnails must have one entry per stage.")
     boxes = [_box(*stage) for stage in zip(names, shapes, params, descriptions, thumbnails)]
     arrow = f'<div style="align-self:center;color:{MUTED};font-size:18px;padding:0 2px">&rarr;</div>'
     row = arrow.join(boxes)
+    total_line = ("" if total is None else
+                  f'<div data-testid="kf-pipeline-total" style="flex-basis:100%;color:{MUTED};margin-top:2px">'
+                  f'{_total_text(total)}</div>')
     caption = ("The layer's own stages in the order data flows through them: each box shows the tensor shape at "
                "that stage, how many weights produce it (blue boxes learn, grey ones only reshape or combine) and "
                "the chosen window at that stage (rows against time steps; red above zero, blue below); hover a "
                "box for what the stage does.")
     return HtmlBlock(f'<div data-testid="kf-pipeline" style="display:flex;flex-wrap:wrap;gap:4px 0;'
-                     f'font-family:sans-serif;font-size:12px">{row}</div>', caption)
+                     f'font-family:sans-serif;font-size:12px">{row}{total_line}</div>', caption)
 
 
 def _box(name: str, shape: tuple, count: int, description: str, thumbnail: bytes | None) -> str:
@@ -58,6 +63,12 @@ def _box(name: str, shape: tuple, count: int, description: str, thumbnail: bytes
 
 def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _total_text(total: int) -> str:
+    if not total:
+        return "This layer has no weights: nothing in it is learned."
+    return f"{total:,} weights in this layer, each counted in the box of the stage that uses it."
 
 
 def _params_text(count: int) -> str:

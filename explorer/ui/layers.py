@@ -240,7 +240,8 @@ def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], window:
     for name in rows.names:
         values = view(name, stages[name], window).values if view else compute.thumbnail_values(stages[name], window)
         pictures.append(figures.thumbnail_png(values, (value_ranges or {}).get(name)))
-    show.html(figures.pipeline_strip(rows.names, rows.shapes, rows.params, rows.descriptions, pictures))
+    show.html(figures.pipeline_strip(rows.names, rows.shapes, rows.params, rows.descriptions, pictures,
+                                    total=rows.total))
 
 
 def window_select(current: data.Current, key: str) -> int:

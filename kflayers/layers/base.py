@@ -115,17 +115,74 @@ class StagedLayer(keras.layers.Layer):
     """A keras layer whose forward pass can be traced stage by stage.
 
     Subclasses list their stages in `STAGES` as (name, description) pairs in
-    data-flow order, wrap each intermediate tensor of `call()` in
+    data-flow order, say in `STAGE_WEIGHTS` which stage each of their weights
+    and sub-layers belongs to, wrap each intermediate tensor of `call()` in
     `self._stage(name, tensor)`, and use `_batch_norm()` / `_dropout()` for
     their normalization and dropout sub-layers.
     """
 
     STAGES: tuple[tuple[str, str], ...] = ()
+    STAGE_WEIGHTS: dict[str, str] = {}
+    """{attribute: stage}: the stage that uses each weight or sub-layer the layer holds as an attribute.
+
+    A dotted attribute names part of a sub-layer ("attention.query_dense"), for a sub-layer whose parts
+    serve different stages. An attribute that a config does not create (None or absent, like a bias
+    that is switched off) is skipped; `stage_weights()` raises for any weight or sub-layer no entry claims.
+    """
 
     @classmethod
     def stage_descriptions(cls) -> dict[str, str]:
         """Stage name -> one-line description, in data-flow order."""
         return dict(cls.STAGES)
+
+    def stage_weights(self) -> "OrderedDict[str, list]":
+        """Every weight of this built layer under the stage that uses it, as `STAGE_WEIGHTS` declares.
+
+        Returns:
+            {stage name: [variables]} for every stage of `STAGES`, in data-flow order (an empty list for a
+            stage without weights). Together the lists hold each of `self.weights` exactly once.
+
+        Raises:
+            ValueError: the layer is not built, a declaration names an unknown stage, or a weight or a
+                sub-layer is claimed by no declaration (or a weight by two), so no weight can drop out of
+                the pipeline unnoticed.
+        """
+        if not self.built:
+            raise ValueError(f"stage_weights() of {self.name!r} needs a built layer; call it on data first.")
+        stages: OrderedDict[str, list] = OrderedDict((name, []) for name, _ in self.STAGES)
+        owner: dict[int, str] = {}
+        declared = set()
+        for attribute, stage in self.STAGE_WEIGHTS.items():
+            if stage not in stages:
+                raise ValueError(f"{type(self).__name__}.STAGE_WEIGHTS puts {attribute!r} in the stage {stage!r}, "
+                                 f"which is not one of its STAGES ({', '.join(stages)}).")
+            held = self._attribute(attribute)
+            if held is None:
+                continue
+            declared.add(id(held))
+            for weight in held.weights if isinstance(held, keras.layers.Layer) else [held]:
+                if id(weight) in owner:
+                    raise ValueError(f"{type(self).__name__}.STAGE_WEIGHTS claims the weight {weight.path!r} "
+                                     f"twice (stages {owner[id(weight)]!r} and {stage!r}).")
+                owner[id(weight)] = stage
+                stages[stage].append(weight)
+        unclaimed = [weight.path for weight in self.weights if id(weight) not in owner]
+        # keras.layers.Layer has no public list of its direct sub-layers; this is the one Model.layers uses.
+        unclaimed += [f"sub-layer {sub.name!r}" for sub in self._flatten_layers(include_self=False, recursive=False)
+                      if id(sub) not in declared and not (sub.weights and all(id(w) in owner for w in sub.weights))]
+        if unclaimed:
+            raise ValueError(f"{type(self).__name__}.STAGE_WEIGHTS puts no stage on {', '.join(unclaimed)}; add "
+                             "each to the stage that uses it (next to STAGES), so the pipeline can show it.")
+        return stages
+
+    def _attribute(self, dotted: str):
+        """The weight or sub-layer at `dotted` ("attention.query_dense"), or None if this config has none."""
+        held = self
+        for part in dotted.split("."):
+            held = getattr(held, part, None)
+            if held is None:
+                return None
+        return held
 
     def trace(self, inputs, training: bool = False, **call_kwargs) -> "OrderedDict[str, Any]":
         """Run the layer once and return every stage's tensor, in data-flow order.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kflayers.layers.mixer import AttentionMixer, mixer_stages
+from kflayers.layers.mixer import ATTENTION_STAGE_WEIGHTS, AttentionMixer, mixer_stages
 
 
 @keras.saving.register_keras_serializable(package="kflayers")
@@ -56,6 +56,7 @@ class CrossAttentionMixer(AttentionMixer):
         "Attention weights of the learned query over the features, averaged over heads: summing to 1.",
         "The attention-pooled feature vectors after the output projection: one mod_dim vector per instance.",
     )
+    STAGE_WEIGHTS = ATTENTION_STAGE_WEIGHTS
 
     def _queries(self, features, ignore):
         query = self.attention.query_dense(ops.ones((1, 1, self.mod_dim), dtype=features.dtype))

@@ -48,6 +48,8 @@ class FeatureMixing(StagedLayer):
         ("dropout_2", "Dropout on the mixed series (training only)."),
         ("residual", "The mixed series added to the input: the layer's output."),
     )
+    STAGE_WEIGHTS = {"batch_norm": "batch_norm", "dense_1": "dense_1", "dropout_1": "dropout_1",
+                     "dense_2": "dense_2", "dropout_2": "dropout_2"}
 
     def __init__(self, n_series, input_size, dropout, ff_dim, activation="relu", **kwargs):
         super().__init__(**kwargs)

@@ -59,6 +59,7 @@ class GatedFeatureFusion(StagedLayer):
         ("gated_b", "The second representation scaled by one minus the gate."),
         ("output", "The sum of both scaled representations: the fused features."),
     )
+    STAGE_WEIGHTS = {"gate": "gate"}
 
     def __init__(self, activation="sigmoid", **kwargs):
         super().__init__(**kwargs)

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from kflayers.layers.base import check_positive_int
-from kflayers.layers.mixer import Mixer, mix_by_weights, mixer_stages
+from kflayers.layers.mixer import MIXER_STAGE_WEIGHTS, Mixer, mix_by_weights, mixer_stages
 
 
 @keras.saving.register_keras_serializable(package="kflayers")
@@ -53,6 +53,7 @@ class GlobalWeightsMixer(Mixer):
         "Softmax of the learned per-feature coefficients (plus a float mask): the same weights for every instance, summing to 1.",
         "The feature vectors summed with those weights: one mod_dim vector per instance.",
     )
+    STAGE_WEIGHTS = {**MIXER_STAGE_WEIGHTS, "coefficients": "importance"}
 
     def __init__(self, mod_dim, n_features, dropout=0.0, skip=True, keep_dim=False, **kwargs):
         super().__init__(

@@ -40,6 +40,19 @@ def mixer_stages(importance: str, mixed: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+MIXER_STAGE_WEIGHTS = {"mixed_dropout": "dropout"}
+"""The `STAGE_WEIGHTS` every mixer shares; each flavour adds what makes its weights."""
+
+ATTENTION_STAGE_WEIGHTS = {
+    **MIXER_STAGE_WEIGHTS,
+    # Queries and keys make the attention weights, the importance; values and the output projection make
+    # what is mixed, and dropout on the attention weights only changes that mix.
+    "attention.query_dense": "importance", "attention.key_dense": "importance",
+    "attention.value_dense": "mixed", "attention.output_dense": "mixed", "attention_dropout": "mixed",
+}
+"""The `STAGE_WEIGHTS` of both attention mixers."""
+
+
 def masked_softmax(logits, ignore):
     """Softmax over the last axis in which ignored entries get exactly 0.
 
@@ -85,6 +98,7 @@ class Mixer(StagedLayer):
         "Each feature's weight in the mix, summing to 1 over the features (exactly 0 for ignored features).",
         "The weighted combination of the feature vectors: one mod_dim vector per instance.",
     )
+    STAGE_WEIGHTS = MIXER_STAGE_WEIGHTS
 
     def __init__(self, mod_dim, dropout=0.0, skip=True, keep_dim=False, n_features=None, **kwargs):
         super().__init__(**kwargs)

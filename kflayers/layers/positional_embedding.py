@@ -59,6 +59,7 @@ class PositionalEmbedding(StagedLayer):
     STAGES = (
         ("table", "The sinusoidal position table for the window's time steps: sine in even columns, cosine in odd ones."),
     )
+    STAGE_WEIGHTS = {}  # the table is fixed: no weights
 
     def __init__(self, max_len, d_model, **kwargs):
         super().__init__(**kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kflayers.layers.mixer import AttentionMixer, mixer_stages
+from kflayers.layers.mixer import ATTENTION_STAGE_WEIGHTS, AttentionMixer, mixer_stages
 
 
 @keras.saving.register_keras_serializable(package="kflayers")
@@ -57,6 +57,7 @@ class SelfAttentionMixer(AttentionMixer):
         "Self-attention weights of each feature as a key, averaged over heads and kept query positions: summing to 1.",
         "The attended feature vectors (after the output projection) averaged over the kept features.",
     )
+    STAGE_WEIGHTS = ATTENTION_STAGE_WEIGHTS
 
     def _queries(self, features, ignore):
         kept = ops.cast(ops.logical_not(ignore), features.dtype)

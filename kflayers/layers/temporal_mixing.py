@@ -48,6 +48,7 @@ class TemporalMixing(StagedLayer):
         ("dropout", "Dropout on the mixed values (training only)."),
         ("residual", "The mixed values added to the input: the layer's output."),
     )
+    STAGE_WEIGHTS = {"batch_norm": "batch_norm", "dense": "dense", "dropout_layer": "dropout"}
 
     def __init__(self, n_series, input_size, dropout, activation="relu", **kwargs):
         super().__init__(**kwargs)

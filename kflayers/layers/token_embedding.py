@@ -65,6 +65,7 @@ class TokenEmbedding(StagedLayer):
         ("conv", "The convolution: each output step is a learned mix of kernel_size neighbouring steps of all channels."),
         ("bias", "The learned per-filter bias added: the embedding."),
     )
+    STAGE_WEIGHTS = {"kernel": "conv", "bias": "bias"}
 
     def __init__(self, c_in, d_model, kernel_size=3, padding="circular", use_bias=True, **kwargs):
         super().__init__(**kwargs)

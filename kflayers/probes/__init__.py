@@ -10,12 +10,13 @@ another input shape work on a fresh copy.
 - `dropout_variance` (`monte_carlo`): mean and spread of every stage over Monte Carlo dropout passes.
 - `mode_difference`, `stage_differences`, `feature_impact` (`comparison`): how stages differ between
   training and inference, and how much each output series depends on each input series.
-- `stage_shapes`, `parameter_counts` (`shapes`): the pipeline of a layer without a dataset.
+- `stage_shapes`, `stage_parameter_counts`, `parameter_counts` (`shapes`): the pipeline of a layer without a
+  dataset: each stage's shape and weights, and the weights of each sub-layer.
 """
 
 from kflayers.probes.comparison import feature_impact, mode_difference, stage_differences
 from kflayers.probes.monte_carlo import dropout_variance
-from kflayers.probes.shapes import TOTAL, parameter_counts, stage_shapes
+from kflayers.probes.shapes import TOTAL, parameter_counts, stage_parameter_counts, stage_shapes
 
 __all__ = [
     "TOTAL",
@@ -24,5 +25,6 @@ __all__ = [
     "mode_difference",
     "parameter_counts",
     "stage_differences",
+    "stage_parameter_counts",
     "stage_shapes",
 ]

@@ -63,6 +63,38 @@ def _concrete_argument(value, size: int):
     return value
 
 
+def stage_parameter_counts(layer, input_shape=None):
+    """Number of weights (trainable and not) each stage uses, as the layer's `STAGE_WEIGHTS` declares, plus the total.
+
+    Every weight of the layer is counted under exactly one stage, so the stages' counts add up to the
+    layer's `count_params()`; `StagedLayer.stage_weights()` raises when a weight is claimed by no stage.
+    An unbuilt layer is counted through a fresh copy built for `input_shape`.
+
+    Returns:
+        A dict {stage name: count} for every stage of the layer's `STAGES`, in data-flow order (0 for a
+        stage without weights), whose last entry, `TOTAL`, is the layer's total.
+    """
+    layer = _built(layer, input_shape, "stage_parameter_counts")
+    counts = {stage: sum(int(np.prod(weight.shape)) for weight in weights)
+              for stage, weights in layer.stage_weights().items()}
+    counts[TOTAL] = sum(int(np.prod(weight.shape)) for weight in layer.weights)
+    return counts
+
+
+def _built(layer, input_shape, caller: str):
+    """`layer` if built, else a fresh copy built for `input_shape`, leaving the caller's layer unbuilt."""
+    if layer.built:
+        return layer
+    if input_shape is None:
+        raise ValueError(
+            f"{caller}() of the unbuilt layer {layer.name!r} needs `input_shape` "
+            "(the weights' sizes depend on it); pass it, or build the layer first."
+        )
+    layer = _fresh_copy(layer)
+    layer.build(input_shape)
+    return layer
+
+
 def parameter_counts(layer, input_shape=None):
     """Number of weights (trainable and not, as in `model.summary()`) per sub-layer, plus the total.
 
@@ -74,14 +106,7 @@ def parameter_counts(layer, input_shape=None):
     Returns:
         A dict {name: count} whose last entry, `TOTAL`, is the layer's total.
     """
-    if not layer.built:
-        if input_shape is None:
-            raise ValueError(
-                f"parameter_counts() of the unbuilt layer {layer.name!r} needs `input_shape` "
-                "(the weights' sizes depend on it); pass it, or build the layer first."
-            )
-        layer = _fresh_copy(layer)
-        layer.build(input_shape)
+    layer = _built(layer, input_shape, "parameter_counts")
     counts: dict[str, int] = {}
     sub_layer_weights = set()
     # keras.layers.Layer has no public list of its direct sub-layers; this is the one Model.layers uses.
