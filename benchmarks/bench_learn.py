@@ -17,7 +17,7 @@ Goals (issue 12):
 
 The test part is the last 15% of the rows; neither the scaling nor the
 epoch choice saw it. Each ratio comes with its 95% block-bootstrap interval
-over the test windows (`explorer.training.ratio_interval`, fixed seed), and
+over the test windows (`explorer.uncertainty.ratio_interval`, fixed seed), and
 each case is counted as the pages judge it: better or worse than naive when
 the whole interval lies below or above 1, undecided when it spans 1.
 
@@ -80,7 +80,7 @@ def main() -> int:
           f"{training.DROPOUT:g}, ff_dim {training.FF_DIM}, cross mixer, horizon 1, split "
           f"{'/'.join(f'{s:.0%}' for s in training.SHARES)}")
     print(f"{'case':<34} {'seed':>4} {'window':>6} {'model MSE':>10} {'naive MSE':>10} {'ratio':>6} "
-          f"{'95% interval':>13} {'tests':>5} {'outcome':>9} {'epoch':>5} {'stop':>8} {'wall s':>6} {'CPU s':>6}")
+          f"{'95% interval':>13} {'windows':>7} {'outcome':>9} {'epoch':>5} {'stop':>8} {'wall s':>6} {'CPU s':>6}")
     real, synthetic_ratios, slowest = [], [], 0.0  # ratios: model / naive test MSE
     outcomes = {"real": [], "synthetic": []}
     for name, frame, target, window in cases(args.targets):
@@ -96,7 +96,7 @@ def main() -> int:
             if not name.startswith("synthetic"):
                 slowest = max(slowest, cpu)
             print(f"{name:<34} {seed:>4} {window:>6} {selection.test_mse:>10.4g} {selection.naive_test_mse:>10.4g} "
-                  f"{ratio:>6.3f} {comparison.low:>6.3f}-{comparison.high:<6.3f} {comparison.windows:>5} "
+                  f"{ratio:>6.3f} {comparison.low:>6.3f}-{comparison.high:<6.3f} {comparison.windows:>7} "
                   f"{comparison.outcome:>9} {selection.best_epoch:>5} {selection.stop:>8} {seconds:>6.1f} {cpu:>6.1f}", flush=True)
 
     # As the page's verdict counts: within MATCH_TOLERANCE of naive is a tie, not a win.
