@@ -138,6 +138,6 @@ class NaiveComparison:
         meaning = {
             "better": "the model beats the naive forecast on the test part",
             "worse": "the model is worse than the naive forecast on the test part",
-            "undecided": f"the test part ({self.windows} windows) cannot tell this model from the naive forecast",
+            "undecided": "the test part cannot tell this model from the naive forecast",
         }[self.outcome]
         return f"{self.summary()}: {meaning}"

@@ -159,7 +159,7 @@ def test_every_layer_pages_pipeline_shows_every_weight_with_the_total():
         boxes = pipeline_texts(at)
         totals[layer_page] = pipeline_total(at)
         assert sum(box_weights(box) for box in boxes) == totals[layer_page] > 0, (layer_page, boxes)
-    # The mixers page's default, the cross-attention mixer over 7 series of 32 steps: four 32 x 32 projections
+    # The mixers page's default, the self-attention mixer over 7 series of 32 steps: four 32 x 32 projections
     # with biases, queries and keys in the importance box, values and output in the mixed one.
     at.switch_page(MIXERS)
     boxes = {box.split("</b>")[0][3:]: box_weights(box) for box in pipeline_texts(run(at))}

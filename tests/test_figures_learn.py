@@ -148,8 +148,8 @@ def test_baseline_verdict_states_who_won_on_the_test_rows_how_surely_and_by_how_
 @pytest.mark.parametrize("model_mse", [0.5, 2.39])
 def test_baseline_verdict_says_the_test_part_cannot_tell_when_the_interval_spans_one(model_mse):
     verdict = learn.baseline_verdict(model_mse, 1.0, NaiveComparison(model_mse, 0.8, 4.1, 12))
-    assert verdict.startswith(f"Its error is {model_mse:.2f}x the naive error (95% interval 0.80–4.10 over 12 test "
-                              "windows): the test part (12 windows) cannot tell this model from the naive forecast")
+    assert verdict.startswith(f"The model's error is {model_mse:.2f}x the naive error (95% interval 0.80–4.10 over "
+                              "12 test windows): the test part cannot tell this model from the naive forecast (test")
     assert "beat" not in verdict.split("(test MSE")[0] and verdict.endswith(learn.ADVICE)
 
 

@@ -241,7 +241,7 @@ def baseline_verdict(test_mse: float, naive_mse: float, comparison: NaiveCompari
     if comparison.outcome == "better":
         return (f"The model beat the naive forecast: its error is {comparison.sentence()} ({numbers}).")
     if comparison.outcome == "undecided":
-        return (f"Its error is {comparison.sentence()} ({numbers}). Another seed, window or stretch of data "
+        return (f"The model's error is {comparison.sentence()} ({numbers}). Another seed, window or stretch of data "
                 f"could turn this result around. {ADVICE}")
     return (f"The model did not beat the naive forecast: its error is {comparison.sentence()} ({numbers}). "
             f"Whatever its importances show, it has not learned a better forecast than repeating the last value. "
