@@ -24,8 +24,9 @@ def bootstrap_block(n_windows: int, horizon: int = 1) -> int:
     Neighbouring windows share all but one input row (and horizon - 1 target rows), so their errors are
     correlated and must be resampled together. Windows `horizon` apart share no target, so a block is at
     least that long; beyond it, the correlation of forecast errors dies away within a few steps, and the
-    usual rule for a moving-block bootstrap (Hall, Horowitz and Jing, 1995) grows the block as n^(1/3):
-    3 for 12 windows, 8 for 500. A block as long as the window would leave a short test part one block.
+    rule for a moving-block bootstrap of a variance (Hall, Horowitz and Jing, 1995) grows the block as
+    n^(1/3): 3 for 12 windows, 8 for 500. A block as long as the window (which neighbours overlap by all
+    but one row) would leave a short test part a single block, and nothing to resample.
     """
     return max(1, min(n_windows, max(horizon, math.ceil(n_windows ** (1 / 3)))))
 
@@ -40,10 +41,12 @@ def ratio_interval(model_errors, naive_errors, horizon: int = 1, level: float = 
     give the same interval.
 
     The plain percentile interval is too narrow on few independent pieces (like a z interval where a t
-    interval belongs): on a planted tie of 12 windows, its 95% held 1 only 71% of the time. So the
-    interval is the expanded percentile one (Hesterberg, "What teachers should know about the bootstrap",
-    2015): the draws' quantiles at the tail share Phi(-sqrt(k / (k-1)) t_{k-1}), with k the number of
-    blocks in the test part. That tie's interval then holds 1 88% of the time, and 90% on 100 windows.
+    interval belongs): on planted ties of 12 windows (two forecasts equally far from a shared target, their
+    errors correlated like overlapping windows'; 300 ties, tests/test_uncertainty.py's `_tie`), its 95%
+    held 1 only 71% of the time. So the interval is the expanded percentile one (Hesterberg, "What
+    teachers should know about the bootstrap", 2015): the draws' quantiles at the tail share
+    Phi(-sqrt(k / (k-1)) t_{k-1}), with k the number of blocks in the test part. On those ties it holds 1
+    88% of the time, and 90% on 100 windows: still a little short of 95%.
     With fewer than two blocks nothing can be resampled and the interval is (0, inf).
 
     Args:
