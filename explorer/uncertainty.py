@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 
 import numpy as np
 
@@ -85,23 +86,11 @@ def _expanded_tail(level: float, pieces: float) -> float:
     3% low at 2 degrees of freedom, 1% at 3, closer above (at 1, 9.7 for 12.7, but two blocks already take
     the draws' extremes); numpy alone has no t quantile.
     """
-    z = _normal_quantile(1 - (1 - level) / 2)
+    z = statistics.NormalDist().inv_cdf(1 - (1 - level) / 2)
     df = pieces - 1
     t = (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
          + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
     return 0.5 * math.erfc(math.sqrt(pieces / df) * t / math.sqrt(2))
-
-
-def _normal_quantile(p: float) -> float:
-    """The standard normal quantile, by bisection on erfc (exact to 1e-12; called once per interval)."""
-    low, high = -10.0, 10.0
-    for _ in range(60):
-        middle = (low + high) / 2
-        if 0.5 * math.erfc(-middle / math.sqrt(2)) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
 
 
 @dataclasses.dataclass(frozen=True)
