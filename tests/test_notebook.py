@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from model_files import functional_model, saved
 from nbclient import NotebookClient
+from streamlit.testing.v1 import AppTest
 
 import kflayers
 from explorer import compute, model_file, notebook, trained
@@ -261,3 +262,44 @@ def test_a_window_whose_trace_is_not_finite_gets_no_notebook(current):
     assert "not finite" in layers.notebook_refusal(current, stages, 2)
     empty = data.Current(current.dataset, dataclasses.replace(current.batch, values=np.zeros((0, 24, 7))), 0)
     assert "no data" in layers.notebook_refusal(empty, stages, 0)
+
+
+EXPORT_TABS = {"pages/1_Feature_and_Temporal_Mixing.py": "mix_view", "pages/2_Gated_Feature_Fusion.py": "gff_view",
+               "pages/3_Token_and_Positional_Embedding.py": "emb_view", "pages/4_Feature_Mixers.py": "mixers_view"}
+
+
+def _export_tab(at: AppTest, tab_key: str) -> AppTest:
+    at.session_state[tab_key] = "Export"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", list(EXPORT_TABS))
+def test_every_layer_pages_export_tab_offers_the_notebook(page):
+    at = _export_tab(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).switch_page(page), EXPORT_TABS[page])
+    labels = [button.proto.label for button in at.get("download_button")]
+    layers_exported = 2 if "Token" in page else 1  # TokenEmbedding and PositionalEmbedding
+    assert labels.count("Notebook (.ipynb)") == layers_exported
+    assert labels[0] == "Notebook (.ipynb)" and "Config (JSON)" in labels
+    assert not [m.value for m in at.info if "No notebook" in m.value]
+
+
+@pytest.mark.slow
+def test_a_model_layer_whose_trace_is_not_finite_offers_no_notebook_and_says_why():
+    model = functional_model()
+    mix = next(layer for layer in model.layers if layer.name == "mix")
+    mix.weights[0].assign(np.full(mix.weights[0].shape, np.nan, dtype="float32"))  # as a diverged training leaves it
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).switch_page("pages/6_Your_Model.py")
+    at.run()
+    at.file_uploader[0].set_value(("diverged.keras", saved(model), "application/octet-stream"))
+    at.run()
+    at.button(key="open_mix").click()
+    at.run()
+    at.switch_page("pages/1_Feature_and_Temporal_Mixing.py")
+    at = _export_tab(at, "mix_view")
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert "Notebook (.ipynb)" not in labels and "Config (JSON)" in labels
+    refusals = [m.value for m in at.info if "No notebook" in m.value]
+    assert refusals and "not finite" in refusals[0]

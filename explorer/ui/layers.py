@@ -409,9 +409,10 @@ def _notebook_button(choice: LayerChoice, stages: dict[str, np.ndarray], trainin
     """The *Notebook (.ipynb)* download, or one sentence on why this view has none."""
     why_not = notebook_refusal(source.current, stages, source.window)
     if why_not is None:
-        kind = weights_kind(choice)
-        view = notebook_view(choice, stages, training, source, st.session_state.get(source.stage_key or ""),
-                             layer(choice), layer(choice.fresh) if kind != "fresh" and source.lesson else None)
+        stage = st.session_state.get(source.stage_key) if source.stage_key else None
+        compared = weights_kind(choice) != "fresh" and source.lesson is not None
+        view = notebook_view(choice, stages, training, source, stage, layer(choice),
+                             layer(choice.fresh) if compared else None)
         if notebook.embedded_size_bound(view) > notebook.MAX_EMBEDDED_BYTES:
             why_not = notebook.size_refusal(view)
     if why_not is not None:
