@@ -1,10 +1,14 @@
-"""The app in a real browser: every page by deep link, a slider moved, screenshots kept.
+"""The app in a real browser: every page by deep link, a slider moved, both themes, screenshots kept.
 
 Starts `streamlit run app.py` on a free loopback port and drives Debian's
 chromium through Playwright (which cannot download its own browser here).
 Screenshots go to test-artifacts/screenshots/ (printed at the start); look
-at them after a change to the pages.
+at them after a change to the pages. Every page is also opened with the
+browser's colour scheme set to light and to dark (the app follows the
+system theme): those screenshots are <page>_light.png and <page>_dark.png.
 """
+
+import re
 
 import pytest
 from app_server import IDLE, ROOT, launch_chromium, streamlit_server
@@ -135,5 +139,41 @@ def test_learn_page_trains_from_a_deep_link(server, browser):
         _wait_until_idle(page)
         assert page.locator("[data-testid='stException']").count() == 0
         _screenshot(page, "learn_trained")
+    finally:
+        context.close()
+
+
+# (URL path, screenshot name, text that shows the page has run) of every page, for the two themes.
+ALL_PAGES = [(path, name, ready) for path, name, ready, _, _ in PAGES] + [
+    ("Learn", "learn", "press Train"), ("Your_Model", "your_model", "No model is loaded yet")]
+ICONS = "https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/"
+APP_BACKGROUND = """() => getComputedStyle(document.querySelector("[data-testid='stApp']")).backgroundColor"""
+
+
+def _luminance(css_colour: str) -> float:
+    red, green, blue = (float(part) for part in re.findall(r"[\d.]+", css_colour)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("path, name, ready_text", ALL_PAGES, ids=[p[1] for p in ALL_PAGES])
+def test_every_page_follows_the_system_theme_without_deploy_button_or_usage_statistics(
+        server, browser, path, name, ready_text, theme):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=theme)
+    requests = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(f"{server}/{path}")
+        page.get_by_text(ready_text).first.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        background = _luminance(page.evaluate(APP_BACKGROUND))
+        assert background < 0.2 if theme == "dark" else background > 0.9, (theme, background)
+        assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+        assert page.get_by_role("button", name="Deploy").count() == 0
+        _screenshot(page, f"{name}_{theme}")
+        # No usage statistics: nothing leaves this machine but Streamlit's fetch of the Material icons it draws.
+        assert [url for url in requests if not url.startswith((server, ICONS))] == []
     finally:
         context.close()
