@@ -11,8 +11,10 @@ system theme): those screenshots are <page>_light.png and <page>_dark.png.
 import re
 
 import pytest
+import nbformat
 from app_server import IDLE, ROOT, launch_chromium, streamlit_server
 from playwright.sync_api import sync_playwright
+from test_notebook import execute
 
 pytestmark = pytest.mark.browser
 
@@ -177,3 +179,26 @@ def test_every_page_follows_the_system_theme_without_deploy_button_or_usage_stat
         assert [url for url in requests if not url.startswith((server, ICONS))] == []
     finally:
         context.close()
+
+
+def test_the_notebook_downloaded_from_the_export_tab_runs_in_a_fresh_kernel(server, browser, tmp_path):
+    """The whole way a user takes: the page's button, the file the browser saves, a new kernel running it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_view=Export&mix_window=3&mix_ff_dim=12")
+        button = page.get_by_role("button", name="Notebook (.ipynb)")
+        button.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        with page.expect_download(timeout=RUN_TIMEOUT_MS) as download:
+            button.click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+    finally:
+        context.close()
+    assert path.name == "FeatureMixing_fresh.ipynb"
+    book = nbformat.read(path, as_version=4)
+    assert "ff_dim=12" in book.cells[1].source and "window 3" in book.cells[1].source
+    executed = execute(book, tmp_path)
+    printed = "".join(output.get("text", "") for output in executed.cells[-1].outputs)
+    assert "max |traced output - layer(batch)| = 0\n" in printed, printed

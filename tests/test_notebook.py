@@ -70,6 +70,26 @@ def _page_view(choice, shown, inputs, training, source, stage, fresh=None, call_
     return PageView(view, stages, heatmap, lesson)
 
 
+def execute(book: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    """Run `book` top to bottom in a fresh python3 kernel started in `folder`; a cell error raises.
+
+    The kernel imports this checkout's kflayers (PYTHONPATH) on TensorFlow, as a user's kernel would an
+    installed one.
+    """
+    environment = {"KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    previous = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)  # the kernel process inherits this environment
+    try:
+        return NotebookClient(book, timeout=600, kernel_name="python3",
+                              resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _executed(page: PageView, tmp_path: Path) -> dict[str, np.ndarray]:
     """Run the exported notebook in a fresh kernel; return what its added last cell saved."""
     book = notebook.notebook(page.view)
@@ -81,19 +101,7 @@ def _executed(page: PageView, tmp_path: Path) -> dict[str, np.ndarray]:
         f"{lesson}\n"
         f"np.savez({str(saved_file)!r}, **{{'stage/' + k: v for k, v in stages.items()}}, heatmap=view, "
         "lesson=lesson_values)"))
-    environment = {"KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    previous = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)  # the kernel process inherits this environment
-    try:
-        NotebookClient(book, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    (tmp_path / "view.ipynb").write_text(nbformat.writes(book))
+    execute(book, tmp_path)
     with np.load(saved_file) as arrays:
         return {name: arrays[name] for name in arrays.files}
 

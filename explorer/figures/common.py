@@ -60,6 +60,9 @@ ACCENT_FILL = "rgba(37,99,235,0.14)"
 """A tint of ACCENT behind content (a stage box that has weights): readable text on either background."""
 MUTED_FILL = "rgba(148,163,184,0.14)"
 """A tint of MUTED behind content (a stage box without weights)."""
+INK = "#808080"
+"""Instead of black in the plotly charts (a reference line, the output among its inputs): a mid grey that shows on
+white and on the dark theme's near-black, where black vanishes."""
 RULE = "rgba(148,163,184,0.7)"
 """A thin line, such as a histogram's axis, that shows on either background."""
 
