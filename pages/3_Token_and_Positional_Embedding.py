@@ -116,4 +116,4 @@ if export_tab.open:
             channel=channel if isinstance(channel, int) and 0 <= channel < d_model else 0), title="TokenEmbedding")
         layers.export_section(position, table, training, layers.NotebookSource(
             current, inputs, window, None, "The table depends only on the windows' length, not their values.",
-            value_ranges={"table": (-1.0, 1.0)}), title="PositionalEmbedding")
+            view=view, value_ranges={"table": (-1.0, 1.0)}), title="PositionalEmbedding")

@@ -206,9 +206,13 @@ def test_positional_embedding_table_reproduces_the_page_for_a_later_window(curre
     choice = layers.LayerChoice.of("PositionalEmbedding", config, current)
     shown = compute.build_layer("PositionalEmbedding", config, choice.build_shape, choice.seed)
     inputs = current.batch.values
+    def view(stage, array, index):
+        return compute.embedding_stage_view(stage, array, index, current.batch.series, 1)
+
     page = _page_view(choice, shown, inputs, False,
-                      _source(current, inputs, 5, None, value_ranges={"table": (-1.0, 1.0)}), None)
-    assert page.view.weights == []
+                      _source(current, inputs, 5, None, view=view, value_ranges={"table": (-1.0, 1.0)}), None)
+    assert page.view.weights == [] and page.view.stage == "table"
+    assert page.view.row_title == "embedding channel" and page.view.value_range == (-1.0, 1.0)
     _assert_reproduced(page, _executed(page, tmp_path))
 
 
