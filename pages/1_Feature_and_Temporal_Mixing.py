@@ -60,7 +60,6 @@ stages = layers.trace(choice, training, inputs)
 window = layers.window_select(current, "mix_window")
 
 
-
 def view(stage, array, index):
     return compute.mixing_stage_view(class_name, stage, array, index, current.batch.series)
 
@@ -88,5 +87,5 @@ if impact_tab.open:
 if export_tab.open:
     with export_tab:
         layers.export_section(choice, stages, training, layers.NotebookSource(
-            current, inputs, window, "impact", opened.fed if opened else
-            "The layer is fed the batch's windows, (windows, time steps, series).", stage_key="mix_stage", view=view))
+            current, inputs, window, "impact", opened.fed if opened else layers.FED_AS_IS, stage_key="mix_stage",
+            view=view))

@@ -62,7 +62,6 @@ left_pad, _ = compute.padding_sides(stages["input"][0], stages["padded"][0])
 window = layers.window_select(current, "emb_window")
 
 
-
 def view(stage, array, index):
     return compute.embedding_stage_view(stage, array, index, current.batch.series, left_pad)
 
@@ -109,7 +108,7 @@ if modes_tab.open:
                                 "compute the same thing: every bar below is zero.")
 if export_tab.open:
     with export_tab:
-        fed = opened.fed if opened else "The layer is fed the batch's windows, (windows, time steps, series)."
+        fed = opened.fed if opened else layers.FED_AS_IS
         channel = st.session_state.get("emb_channel", 0)
         layers.export_section(token, stages, training, layers.NotebookSource(
             current, inputs, window, "kernels", fed, stage_key="emb_stage", view=view,

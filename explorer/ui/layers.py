@@ -130,6 +130,10 @@ def weights_control(key: str) -> str:
              "what it does once it has learned.")
 
 
+FED_AS_IS = "The layer is fed the batch's windows, (windows, time steps, series)."
+"""What a notebook says a layer taking the windows themselves (`as_is`) is fed."""
+
+
 def as_is(windows: np.ndarray) -> np.ndarray:
     """The input transform of a layer that takes the (batch, time, series) windows themselves."""
     return windows
