@@ -390,7 +390,9 @@ def _lesson(view: View) -> str:
         other = "trained weights" if view.weights_kind == "trained" else "your model's weights"
         show = (f"figure = make_subplots(rows=1, cols=2, subplot_titles=[\"fresh weights\", {other!r}])\n"
                 "figure.add_trace(lesson(fresh_layer), row=1, col=1)\n"
-                "figure.add_trace(lesson(layer), row=1, col=2)\n")
+                "figure.add_trace(lesson(layer), row=1, col=2)\n"
+                "# each panel's colour bar beside it\n"
+                "figure.update_traces(colorbar_x=0.45, row=1, col=1, selector=dict(type=\"heatmap\"))\n")
     else:
         show = "figure = go.Figure(lesson(layer))\n"
     return (f"{function}\n\n{show}"
