@@ -66,7 +66,7 @@ def _start_replica(script: Path, port: int, log: Path, environment: dict[str, st
     """Launch `streamlit run script` on loopback port `port` (with `environment` added) without waiting for it."""
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+               "--server.fileWatcherType", "none"]  # usage statistics: off in .streamlit/config.toml
     # The log goes to a file: a pipe nobody reads could fill up and stall the server.
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,

@@ -59,13 +59,15 @@ choice = layers.resolve_weights(choice, current, layers.as_is)
 stages = layers.trace(choice, training, inputs)
 window = layers.window_select(current, "mix_window")
 
+
+def view(stage, array, index):
+    return compute.mixing_stage_view(class_name, stage, array, index, current.batch.series)
+
+
 stages_tab, io_tab, probes_tab, impact_tab, export_tab = controls.tabs(
     "mix_view", ["Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"])
 if stages_tab.open:
     with stages_tab:
-        def view(stage, array, index):
-            return compute.mixing_stage_view(class_name, stage, array, index, current.batch.series)
-
         layers.pipeline_section(choice, stages, window, view=view)
         layers.activations_section(choice, stages, window, view, "mix")
 if io_tab.open:
@@ -84,4 +86,6 @@ if impact_tab.open:
             if class_name == "TemporalMixing" else "")
 if export_tab.open:
     with export_tab:
-        layers.export_section(choice, stages, training)
+        layers.export_section(choice, stages, training, layers.NotebookSource(
+            current, inputs, window, "impact", opened.fed if opened else layers.FED_AS_IS, stage_key="mix_stage",
+            view=view))

@@ -59,14 +59,17 @@ choice = layers.resolve_weights(choice, current, make_pair)
 stages = layers.trace(choice, training, inputs)
 window = layers.window_select(current, "gff_window")
 
+gate_range = {"gate": (0.0, 1.0)} if activation in BOUNDED else None
+
+
+def view(stage, array, index):
+    return compute.fusion_stage_view(stage, array, index, current.batch.series)
+
+
 stages_tab, gate_tab, io_tab, modes_tab, export_tab = controls.tabs(
     "gff_view", ["Stages", "The gate", "Input and output", "Training vs inference", "Export"])
 if stages_tab.open:
     with stages_tab:
-        def view(stage, array, index):
-            return compute.fusion_stage_view(stage, array, index, current.batch.series)
-
-        gate_range = {"gate": (0.0, 1.0)} if activation in BOUNDED else None
         layers.pipeline_section(choice, stages, window, view=view, value_ranges=gate_range)
         layers.activations_section(choice, stages, window, view, "gff", value_ranges=gate_range)
 if gate_tab.open:
@@ -101,4 +104,8 @@ if modes_tab.open:
                                  "inference mode compute the same thing: every bar below is zero.")
 if export_tab.open:
     with export_tab:
-        layers.export_section(choice, stages, training)
+        fed = opened.fed if opened else f"The layer is fed [a, b]: {compute.FUSION_PAIRS[pair]}" + (
+            f", over {smoothing} time steps." if pair == "smoothed" else ".")
+        layers.export_section(choice, stages, training, layers.NotebookSource(
+            current, inputs, window, "gate_histogram", fed, stage_key="gff_stage", view=view,
+            value_ranges=gate_range))

@@ -61,14 +61,16 @@ table = layers.trace(position, training, inputs)
 left_pad, _ = compute.padding_sides(stages["input"][0], stages["padded"][0])
 window = layers.window_select(current, "emb_window")
 
+
+def view(stage, array, index):
+    return compute.embedding_stage_view(stage, array, index, current.batch.series, left_pad)
+
+
 stages_tab, embedding_tab, padding_tab, kernels_tab, table_tab, modes_tab, export_tab = controls.tabs(
     "emb_view", ["Stages", "Input and embedding", "Padding", "Learned kernels", "Position table",
                  "Training vs inference", "Export"])
 if stages_tab.open:
     with stages_tab:
-        def view(stage, array, index):
-            return compute.embedding_stage_view(stage, array, index, current.batch.series, left_pad)
-
         layers.pipeline_section(token, stages, window, title="Pipeline of TokenEmbedding", view=view)
         layers.activations_section(token, stages, window, view, "emb")
 if embedding_tab.open:
@@ -106,5 +108,11 @@ if modes_tab.open:
                                 "compute the same thing: every bar below is zero.")
 if export_tab.open:
     with export_tab:
-        layers.export_section(token, stages, training, title="TokenEmbedding")
-        layers.export_section(position, table, training, title="PositionalEmbedding")
+        fed = opened.fed if opened else layers.FED_AS_IS
+        channel = st.session_state.get("emb_channel", 0)
+        layers.export_section(token, stages, training, layers.NotebookSource(
+            current, inputs, window, "kernels", fed, stage_key="emb_stage", view=view,
+            channel=channel if isinstance(channel, int) and 0 <= channel < d_model else 0), title="TokenEmbedding")
+        layers.export_section(position, table, training, layers.NotebookSource(
+            current, inputs, window, None, "The table depends only on the windows' length, not their values.",
+            view=view, value_ranges={"table": (-1.0, 1.0)}), title="PositionalEmbedding")

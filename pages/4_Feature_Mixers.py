@@ -123,4 +123,7 @@ if probes_tab.open:
                               call_kwargs)
 if export_tab.open:
     with export_tab:
-        layers.export_section(choice, stages, training)
+        fed = opened.fed if opened else ("The layer is fed each window as one feature per series, its window the "
+                                         "feature vector: (windows, series, time steps).")
+        layers.export_section(choice, stages, training, layers.NotebookSource(
+            current, inputs, window, "importance", fed, call_kwargs=call_kwargs))

@@ -84,7 +84,7 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     assert per_tab == {"Input and output": ["input_output"],
                        "Dropout and training vs inference": ["dropout_band", "by_stage"],
                        "Cross-series impact": ["impact"], "Export": []}
-    assert len(at.get("download_button")) == 4  # config, weights, snippet, trace
+    assert len(at.get("download_button")) == 5  # notebook, config, weights, snippet, trace
     assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
         in at.code[0].value
     figures = tab_figures(at, "mix_view", ["Cross-series impact", "Stages"])

@@ -1,14 +1,20 @@
-"""The app in a real browser: every page by deep link, a slider moved, screenshots kept.
+"""The app in a real browser: every page by deep link, a slider moved, both themes, screenshots kept.
 
 Starts `streamlit run app.py` on a free loopback port and drives Debian's
 chromium through Playwright (which cannot download its own browser here).
 Screenshots go to test-artifacts/screenshots/ (printed at the start); look
-at them after a change to the pages.
+at them after a change to the pages. Every page is also opened with the
+browser's colour scheme set to light and to dark (the app follows the
+system theme): those screenshots are <page>_light.png and <page>_dark.png.
 """
 
+import re
+
 import pytest
+import nbformat
 from app_server import IDLE, ROOT, launch_chromium, streamlit_server
 from playwright.sync_api import sync_playwright
+from test_notebook import execute
 
 pytestmark = pytest.mark.browser
 
@@ -137,3 +143,62 @@ def test_learn_page_trains_from_a_deep_link(server, browser):
         _screenshot(page, "learn_trained")
     finally:
         context.close()
+
+
+# (URL path, screenshot name, text that shows the page has run) of every page, for the two themes.
+ALL_PAGES = [(path, name, ready) for path, name, ready, _, _ in PAGES] + [
+    ("Learn", "learn", "press Train"), ("Your_Model", "your_model", "No model is loaded yet")]
+ICONS = "https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/"
+APP_BACKGROUND = """() => getComputedStyle(document.querySelector("[data-testid='stApp']")).backgroundColor"""
+
+
+def _luminance(css_colour: str) -> float:
+    red, green, blue = (float(part) for part in re.findall(r"[\d.]+", css_colour)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("path, name, ready_text", ALL_PAGES, ids=[p[1] for p in ALL_PAGES])
+def test_every_page_follows_the_system_theme_without_deploy_button_or_usage_statistics(
+        server, browser, path, name, ready_text, theme):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=theme)
+    requests = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(f"{server}/{path}")
+        page.get_by_text(ready_text).first.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        background = _luminance(page.evaluate(APP_BACKGROUND))
+        assert background < 0.2 if theme == "dark" else background > 0.9, (theme, background)
+        assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+        assert page.get_by_role("button", name="Deploy").count() == 0
+        _screenshot(page, f"{name}_{theme}")
+        # No usage statistics: nothing leaves this machine but Streamlit's fetch of the Material icons it draws.
+        assert [url for url in requests if not url.startswith((server, ICONS))] == []
+    finally:
+        context.close()
+
+
+def test_the_notebook_downloaded_from_the_export_tab_runs_in_a_fresh_kernel(server, browser, tmp_path):
+    """The whole way a user takes: the page's button, the file the browser saves, a new kernel running it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_view=Export&mix_window=3&mix_ff_dim=12")
+        button = page.get_by_role("button", name="Notebook (.ipynb)")
+        button.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        with page.expect_download(timeout=RUN_TIMEOUT_MS) as download:
+            button.click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+    finally:
+        context.close()
+    assert path.name == "FeatureMixing_fresh.ipynb"
+    book = nbformat.read(path, as_version=4)
+    assert "ff_dim=12" in book.cells[1].source and "window 3" in book.cells[1].source
+    executed = execute(book, tmp_path)
+    printed = "".join(output.get("text", "") for output in executed.cells[-1].outputs)
+    assert "max |traced output - layer(batch)| = 0\n" in printed, printed

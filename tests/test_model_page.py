@@ -162,7 +162,8 @@ def test_the_mixer_opens_on_the_feature_mixers_page_with_the_models_weights(fore
     probes = open_tab(at, "mixers_view", "Dropout and training vs inference")
     assert {"dropout_band", "by_stage"} <= set(probes) and probes["by_stage"]["data"][1]["xaxis"] == "x2"
     open_tab(at, "mixers_view", "Export")
-    assert [b.proto.label for b in at.get("download_button")][:2] == ["Config (JSON)", "Weights, model (.npz)"]
+    assert [b.proto.label for b in at.get("download_button")][:3] == ["Notebook (.ipynb)", "Config (JSON)",
+                                                                     "Weights, model (.npz)"]
 
     at.sidebar.button(key="mixers_tune_copy").click()
     figures = open_tab(at, "mixers_view", "Importance")

@@ -51,6 +51,21 @@ _TEMPLATE = _trimmed_template(TEMPLATE)
 ACCENT = "#2563eb"
 MUTED = "#94a3b8"
 
+# The app follows the user's system theme, so its own HTML must read on Streamlit's white and its dark
+# (#0e1117) background alike: text takes the theme's colour, fills are see-through tints, lines a mid grey.
+SECONDARY_TEXT = "color:inherit;opacity:0.72"
+"""CSS for labels, ticks and axis titles in the app's HTML: the theme's text colour, dimmed (a fixed dark grey
+vanishes on the dark background)."""
+ACCENT_FILL = "rgba(37,99,235,0.14)"
+"""A tint of ACCENT behind content (a stage box that has weights): readable text on either background."""
+MUTED_FILL = "rgba(148,163,184,0.14)"
+"""A tint of MUTED behind content (a stage box without weights)."""
+INK = "#808080"
+"""Instead of black in the plotly charts (a reference line, the output among its inputs): a mid grey that shows on
+white and on the dark theme's near-black, where black vanishes."""
+RULE = "rgba(148,163,184,0.7)"
+"""A thin line, such as a histogram's axis, that shows on either background."""
+
 
 class Chart(NamedTuple):
     """A figure and the one sentence the app prints under it (what it shows, how to read it)."""

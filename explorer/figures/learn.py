@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 from plotly.colors import qualitative
 
-from explorer.figures.common import ACCENT, MUTED, Chart, figure, horizontal_line, plot_text, vertical_line
+from explorer.figures.common import ACCENT, INK, MUTED, Chart, figure, horizontal_line, plot_text, vertical_line
 
 if TYPE_CHECKING:
     from explorer.uncertainty import NaiveComparison
@@ -55,7 +55,7 @@ def loss_curve(history: Mapping[str, Sequence[float]], baseline_mse: float | Non
     lines = [
         dict(type="scatter", x=epochs, y=loss, mode="lines+markers", name="training loss", line=dict(color=ACCENT)),
         dict(type="scatter", x=epochs, y=val_loss, mode="lines+markers", name="validation loss",
-             line=dict(color="black", dash="dot")),
+             line=dict(color=INK, dash="dot")),
     ]
     last = max(total_epochs or 0, len(epochs), 1)
     first = -0.5 if chosen_epoch == 0 else 0.5  # room for the untrained model's line when it is the one kept
@@ -121,7 +121,7 @@ def importance_before_after(series: Sequence[str], initial: Mapping[str, float],
         target: the forecast series; driver: the planted driver of the target, if known.
     """
     labels = [series_label(name, target, driver) for name in series]
-    equal_share = dict(color="black", dash="dot", width=1)
+    equal_share = dict(color=INK, dash="dot", width=1)
     traces = [
         dict(type="bar", x=labels, y=[initial[name] for name in series], name="before training",
              marker=dict(color=MUTED)),

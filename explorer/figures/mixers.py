@@ -8,6 +8,7 @@ import numpy as np
 
 from explorer.figures.common import (
     ACCENT,
+    INK,
     MUTED,
     SEQUENTIAL,
     Chart,
@@ -94,7 +95,7 @@ def mixer_input_output(features: np.ndarray, output: np.ndarray, feature_names: 
         for i, name in enumerate(feature_names)
     ]
     lines.append(dict(type="scatter", x=positions, y=output, mode="lines", name="mixed output",
-                      line=dict(color="black", width=2), xaxis="x2", yaxis="y2"))
+                      line=dict(color=INK, width=2), xaxis="x2", yaxis="y2"))
     layout = dict(
         **side_by_side("input: one vector per feature", plot_text(output_title),
                        x_title="position in the vector (time step)"),

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.figures.common import ACCENT, MUTED, Chart, figure, plot_text, vertical_line
+from explorer.figures.common import ACCENT, INK, MUTED, Chart, figure, plot_text, vertical_line
 
 
 def output_comparison(window_labels: Sequence[str], saved: np.ndarray, swapped: np.ndarray, window: int,
@@ -28,7 +28,7 @@ def output_comparison(window_labels: Sequence[str], saved: np.ndarray, swapped: 
     ]
     layout = dict(xaxis=dict(title=dict(text="window (start)"), type="category"),
                   yaxis=dict(title=dict(text="model output")),
-                  shapes=[vertical_line(window, dict(color="black", width=1, dash="dash"))])
+                  shapes=[vertical_line(window, dict(color=INK, width=1, dash="dash"))])
     caption = ("The model's output for every window of the batch, as saved (blue) and with the chosen layer replaced "
                "by a fresh one of the same config (dotted grey); the gap is what that layer's learned weights add, and "
                "the dashed line marks the chosen window.")

@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 from plotly.colors import hex_to_rgb, unlabel_rgb
 
-from explorer.figures.common import ACCENT, DIVERGING, MUTED, SEQUENTIAL, HtmlBlock, joined_captions
+from explorer.figures.common import (ACCENT, DIVERGING, MUTED, RULE, SECONDARY_TEXT, SEQUENTIAL, HtmlBlock,
+                                     joined_captions)
 from explorer.figures.stages import heatmap_caption, histogram_caption, histogram_shares, symmetric_limit
 
 THUMBNAIL_HEIGHT = 36
@@ -119,16 +120,16 @@ def activations_view(values: np.ndarray, window_values: np.ndarray, batch_values
     heatmap_html = (
         f'<div style="font-weight:600;margin-bottom:4px">stage {html.escape(stage)}</div>'
         f'<div style="display:grid;grid-template-columns:auto 1fr auto;gap:0 6px;align-items:stretch">'
-        f'<div style="display:flex;flex-direction:column;height:{height}px;color:#475569">{row_label_html}</div>'
+        f'<div style="display:flex;flex-direction:column;height:{height}px;{SECONDARY_TEXT}">{row_label_html}</div>'
         f'<img alt="stage {html.escape(stage)} for the chosen window" src="{picture}" '
         f'style="width:100%;height:{height}px;image-rendering:pixelated;display:block">'
         f'<div style="display:flex;gap:4px;height:{height}px"><img alt="colour scale" src="{bar}" '
         f'style="width:12px;height:100%;image-rendering:pixelated">'
-        f'<div style="display:flex;flex-direction:column;justify-content:space-between;color:#475569">'
+        f'<div style="display:flex;flex-direction:column;justify-content:space-between;{SECONDARY_TEXT}">'
         f'<span>{ends[0]:.3g}</span><span>{(ends[0] + ends[1]) / 2:.3g}</span><span>{ends[1]:.3g}</span>'
         f'</div></div>'
-        f'<div></div><div style="position:relative;height:16px;color:#475569">{time_ticks}</div>'
-        f'<div></div><div></div><div style="text-align:center;color:#475569">time step ({html.escape(row_title)} '
+        f'<div></div><div style="position:relative;height:16px;{SECONDARY_TEXT}">{time_ticks}</div>'
+        f'<div></div><div></div><div style="text-align:center;{SECONDARY_TEXT}">time step ({html.escape(row_title)} '
         f'per row)</div><div></div></div>')
     caption = joined_captions([heatmap_caption(row_title, "time step", value_range, note), histogram_caption()],
                               stacked=True)
@@ -158,7 +159,7 @@ def _histogram_html(window_values: np.ndarray, batch_values: np.ndarray, stage: 
     return (f'<div style="margin-top:14px;display:flex;justify-content:space-between">'
             f'<span style="font-weight:600">distribution at {html.escape(stage)} (share of values per bin, highest '
             f'{top:.3f})</span><span>{legend}</span></div>'
-            f'<div style="display:flex;align-items:flex-end;height:{HISTOGRAM_PX}px;border-bottom:1px solid #cbd5e1">'
+            f'<div style="display:flex;align-items:flex-end;height:{HISTOGRAM_PX}px;border-bottom:1px solid {RULE}">'
             f'{"".join(bars)}</div>'
-            f'<div style="display:flex;justify-content:space-between;color:#475569"><span>{edges[0]:.3g}</span>'
+            f'<div style="display:flex;justify-content:space-between;{SECONDARY_TEXT}"><span>{edges[0]:.3g}</span>'
             f'<span>value at {html.escape(stage)}</span><span>{edges[-1]:.3g}</span></div>')

@@ -14,7 +14,7 @@ import base64
 import html
 from typing import Sequence
 
-from explorer.figures.common import ACCENT, MUTED, HtmlBlock
+from explorer.figures.common import ACCENT, ACCENT_FILL, MUTED, MUTED_FILL, HtmlBlock
 from explorer.figures.pictures import THUMBNAIL_HEIGHT, THUMBNAIL_MAX_WIDTH
 
 def pipeline_strip(names: Sequence[str], shapes: Sequence[tuple], params: Sequence[int],
@@ -47,7 +47,7 @@ def pipeline_strip(names: Sequence[str], shapes: Sequence[tuple], params: Sequen
 
 
 def _box(name: str, shape: tuple, count: int, description: str, thumbnail: bytes | None) -> str:
-    colour, fill = (ACCENT, "rgba(37,99,235,0.10)") if count else (MUTED, "rgba(148,163,184,0.10)")
+    colour, fill = (ACCENT, ACCENT_FILL) if count else (MUTED, MUTED_FILL)
     picture = ""
     if thumbnail is not None:
         encoded = base64.b64encode(thumbnail).decode("ascii")

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.figures.common import ACCENT, MUTED, Chart, figure, plot_text, square_heatmap
+from explorer.figures.common import ACCENT, INK, MUTED, Chart, figure, plot_text, square_heatmap
 
 
 def dropout_band(mean: np.ndarray, std: np.ndarray, inference: np.ndarray, series_name: str,
@@ -28,7 +28,7 @@ def dropout_band(mean: np.ndarray, std: np.ndarray, inference: np.ndarray, serie
              fillcolor="rgba(37, 99, 235, 0.2)", name="mean ± 1 std"),
         dict(type="scatter", x=steps, y=mean, mode="lines", line=dict(color=ACCENT, width=1.5),
              name="mean with dropout"),
-        dict(type="scatter", x=steps, y=inference, mode="lines", line=dict(color="black", width=1, dash="dot"),
+        dict(type="scatter", x=steps, y=inference, mode="lines", line=dict(color=INK, width=1, dash="dot"),
              name="inference output"),
     ]
     layout = dict(xaxis=dict(title=dict(text="time step in window")),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from plotly.colors import qualitative
 
-from explorer.figures.common import Chart, figure, plot_text, side_by_side, thinning_step, vertical_band
+from explorer.figures.common import INK, Chart, figure, plot_text, side_by_side, thinning_step, vertical_band
 
 MAX_PREVIEW_SERIES = 12
 """The preview draws at most this many series, one small panel each."""
@@ -133,7 +133,7 @@ def fixed_gate(input_a: np.ndarray, input_b: np.ndarray, output: np.ndarray, fix
         dict(type="scatter", x=steps, y=input_a, mode="lines", name="a", line=dict(color="#0891b2", width=1)),
         dict(type="scatter", x=steps, y=input_b, mode="lines", name="b", line=dict(color="#d97706", width=1)),
         dict(type="scatter", x=steps, y=output, mode="lines", name="output (learned gate)",
-             line=dict(color="black", width=2)),
+             line=dict(color=INK, width=2)),
         dict(type="scatter", x=steps, y=fixed, mode="lines", name=f"output with gate fixed at {gate:g}",
              line=dict(color="#dc2626", width=2, dash="dash")),
     ]
@@ -141,7 +141,7 @@ def fixed_gate(input_a: np.ndarray, input_b: np.ndarray, output: np.ndarray, fix
                   yaxis=dict(title=dict(text=plot_text(series_name))))
     caption = (
         "The two representations of the chosen series (a and b), what the layer makes of them with its learned "
-        "gate (black), and the output if every gate value were fixed (red dashes): gate 1 keeps only a, 0 only b, "
-        "0.5 their average, so the gap between black and red shows how far the learned gate leans to either side."
+        "gate (grey), and the output if every gate value were fixed (red dashes): gate 1 keeps only a, 0 only b, "
+        "0.5 their average, so the gap between grey and red shows how far the learned gate leans to either side."
     )
     return Chart(figure(lines, layout, height=340), caption)

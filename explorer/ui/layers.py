@@ -19,9 +19,9 @@ import numpy as np
 import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
-from explorer import compute, figures, model_file, trained
+from explorer import compute, figures, model_file, notebook, trained
 from explorer.batch import labels_of, zscored_rows
-from explorer.ui import controls, data, show
+from explorer.ui import controls, data, model, show
 
 MC_SAMPLES = 64
 
@@ -128,6 +128,10 @@ def weights_control(key: str) -> str:
         help="Fresh: the layer's initial (random) weights, which show how it computes. Trained: the same layer "
              "trained for a few seconds to forecast the next step of every series of this data, which shows "
              "what it does once it has learned.")
+
+
+FED_AS_IS = "The layer is fed the batch's windows, (windows, time steps, series)."
+"""What a notebook says a layer taking the windows themselves (`as_is`) is fed."""
 
 
 def as_is(windows: np.ndarray) -> np.ndarray:
@@ -341,10 +345,44 @@ def impact_section(choice: LayerChoice, inputs: np.ndarray, current: data.Curren
         figures.impact_matrix(_impact(shown, inputs), current.batch.series), key="impact" + suffix))
 
 
-def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool, title: str = "") -> None:
-    """The config as JSON, the weights as .npz, a Python snippet rebuilding the layer with them, and the trace.
+@dataclasses.dataclass(frozen=True)
+class NotebookSource:
+    """What a page adds to its export for the notebook of its view (see `explorer.notebook.View`).
+
+    Attributes:
+        current: the data and batch in use; inputs: what the layer is fed; call_kwargs: e.g. the mixers' mask.
+        window: the chosen window; stage_key: the page's stage control (None: the last stage is shown).
+        view: (stage, array, window) -> the page's `compute.StageView`, or None to draw each stage as it is held.
+        value_ranges: stages drawn over a fixed range (a gate in [0, 1]).
+        lesson: a key of `explorer.notebook.LESSONS`; channel: the embedding channel of the "kernels" lesson.
+        fed: one sentence on what the layer is fed.
+    """
+
+    current: data.Current
+    inputs: object
+    window: int
+    lesson: str | None
+    fed: str
+    stage_key: str | None = None
+    view: Callable[[str, np.ndarray, int], compute.StageView] | None = None
+    value_ranges: dict | None = None
+    call_kwargs: dict | None = None
+    channel: int = 0
+
+
+def normalised_note(choice: LayerChoice) -> str:
+    """The sentence a notebook adds when the page feeds windows normalised as in training."""
+    return (" With trained weights the page feeds each window normalised by its own mean and spread, as in training: "
+            "these normalised windows are what the notebook embeds." if choice.normalized else "")
+
+
+def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool,
+                   source: NotebookSource, title: str = "") -> None:
+    """The view as a Jupyter notebook; the config as JSON, the weights as .npz, a Python snippet, and the trace.
 
     Args:
+        stages: the page's trace.
+        source: what the notebook of this view needs beyond the layer and its trace.
         title: a heading, for a page that exports more than one layer.
     """
     if title:
@@ -353,6 +391,7 @@ def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training:
     weights_file = f"{choice.class_name}_{weights_kind(choice)}_weights.npz"
     snippet = compute.python_snippet(choice.class_name, dict(choice.config), choice.build_shape, weights_file)
     mode = "training" if training else "inference"
+    _notebook_button(choice, stages, training, source)
     columns = st.columns(4)
     columns[0].download_button("Config (JSON)", compute.config_json(shown),
                                file_name=f"{choice.class_name}.json", mime="application/json",
@@ -368,3 +407,74 @@ def export_section(choice: LayerChoice, stages: dict[str, np.ndarray], training:
     st.caption("The snippet builds the same layer and loads the weights shown here from the weights file (put it "
                "next to the snippet); the trace .npz holds one array per stage, named as in the pipeline.")
     st.code(snippet, language="python")
+
+
+def _notebook_button(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool,
+                     source: NotebookSource) -> None:
+    """The *Notebook (.ipynb)* download, or one sentence on why this view has none."""
+    why_not = notebook_refusal(source.current, stages, source.window)
+    if why_not is None:
+        stage = st.session_state.get(source.stage_key) if source.stage_key else None
+        compared = weights_kind(choice) != "fresh" and source.lesson is not None
+        view = notebook_view(choice, stages, training, source, stage, layer(choice),
+                             layer(choice.fresh) if compared else None)
+        if notebook.embedded_size_bound(view) > notebook.MAX_EMBEDDED_BYTES:
+            why_not = notebook.size_refusal(view)
+    if why_not is not None:
+        st.info(show.plain(why_not), icon=":material/info:")
+        return
+    st.download_button("Notebook (.ipynb)", lambda: notebook.notebook_bytes(view),
+                       file_name=f"{choice.class_name}_{weights_kind(choice)}.ipynb",
+                       mime="application/x-ipynb+json", on_click="ignore", icon=":material/description:",
+                       type="primary",
+                       help="One self-contained Jupyter notebook that reproduces this view: the batch and weights "
+                            "are inside it; it rebuilds the layer, traces the batch, draws the chosen stage and "
+                            "this page's main view with plotly, and checks that the traced output equals "
+                            "layer(batch). It needs kflayers, a Keras backend, numpy and plotly.")
+    st.caption("The notebook runs top to bottom in a fresh kernel, with no file beside it.")
+
+
+def notebook_refusal(current: data.Current, stages: dict[str, np.ndarray], window: int) -> str | None:
+    """Why this view offers no notebook (no data in the batch, a trace whose window is not finite), or None."""
+    if current.batch.values.size == 0:
+        return ("No notebook: there is no data in the batch. Choose data and a batch on the Home page; the other "
+                "exports below still describe the layer.")
+    output = list(stages.values())[-1]
+    if not np.all(np.isfinite(output[min(window, len(output) - 1)])):
+        return ("No notebook: the trace of this window failed, giving values that are not finite (NaN or "
+                "infinity), so there is no output to reproduce and check. Try another window, data or config; the "
+                "other exports below are still available.")
+    return None
+
+
+def notebook_view(choice: LayerChoice, stages: dict[str, np.ndarray], training: bool, source: NotebookSource,
+                  stage: str | None, shown, fresh=None) -> notebook.View:
+    """The page's view as the plain data the notebook is written from.
+
+    Args:
+        stage: the stage the page's stage control holds (the last stage when it is None or not one of `stages`).
+        shown: the page's layer; fresh: the same layer with fresh weights when the page compares them, else None.
+    """
+    current, window = source.current, source.window
+    names = list(stages)
+    stage = stage if stage in stages else names[-1]
+    held = stages[stage][min(window, len(stages[stage]) - 1)]
+    # Without a page view a vector (a mixer's output along the window) is drawn as one row across.
+    arranged = (source.view(stage, stages[stage], window) if source.view else
+                compute.StageView(held.reshape(-1, 1) if held.ndim == 1 else held, "value", None))
+    output = stages[names[-1]]
+    mask = (source.call_kwargs or {}).get("mask")
+    return notebook.View(
+        page=model.LAYER_PAGES[choice.class_name].title, class_name=choice.class_name, config=dict(choice.config),
+        build_shape=choice.build_shape, seed=choice.seed, inputs=source.inputs, mask=mask,
+        weights=_weight_values(shown), weights_kind=weights_kind(choice),
+        fresh_weights=None if fresh is None else _weight_values(fresh),
+        training=training, window=window, window_label=str(current.batch.labels[window]), stage=stage,
+        arrangement=notebook.arrangement_of(held, arranged.values), row_title=arranged.row_title,
+        row_labels=arranged.row_labels, value_range=(source.value_ranges or {}).get(stage), lesson=source.lesson,
+        channel=source.channel, data_label=current.dataset.label, fed=source.fed + normalised_note(choice),
+        series=tuple(current.batch.series), expected_output=output[min(window, len(output) - 1)])
+
+
+def _weight_values(shown) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(variable) for variable in shown.weights]
