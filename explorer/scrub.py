@@ -127,6 +127,13 @@ def stages_frame(layer, stages: dict[str, np.ndarray], spec: StageFrameSpec) -> 
     return {"boxes": boxes, "picture": picture}
 
 
+def stages_frame_at(class_name: str, config: dict, build_shape, seed: int, inputs, training: bool,
+                    spec: StageFrameSpec, call_kwargs: dict | None = None) -> dict:
+    """The frame of the layer built with `config` (`compute.build_layer`), traced on the page's whole batch."""
+    built = compute.build_layer(class_name, config, build_shape, seed)
+    return stages_frame(built, compute.trace_arrays(built, inputs, training, seed, **(call_kwargs or {})), spec)
+
+
 def _counts(shares: np.ndarray, size: int) -> list[int]:
     return [int(round(share * max(1, size))) for share in shares]
 

@@ -327,10 +327,8 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
     call_kwargs = call_kwargs or {}
 
     def compute_frame(value):
-        built = compute.build_layer(choice.class_name, {**dict(choice.config), control: value}, choice.build_shape,
-                                    choice.seed)
-        return frames.stages_frame(built, compute.trace_arrays(built, inputs, training, choice.seed, **call_kwargs),
-                                   spec)
+        return frames.stages_frame_at(choice.class_name, {**dict(choice.config), control: value}, choice.build_shape,
+                                      choice.seed, inputs, training, spec, call_kwargs)
 
     range_key = ("stages", control, choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
                  choice.input_shape, choice.variant, choice.call, training, window, stage, key_prefix,
