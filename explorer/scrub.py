@@ -127,11 +127,19 @@ def stages_frame(layer, stages: dict[str, np.ndarray], spec: StageFrameSpec) -> 
     return {"boxes": boxes, "picture": picture}
 
 
-def stages_frame_at(class_name: str, config: dict, build_shape, seed: int, inputs, training: bool,
-                    spec: StageFrameSpec, call_kwargs: dict | None = None) -> dict:
-    """The frame of the layer built with `config` (`compute.build_layer`), traced on the page's whole batch."""
-    built = compute.build_layer(class_name, config, build_shape, seed)
+def stages_frame_at(built, inputs, training: bool, seed: int, spec: StageFrameSpec,
+                    call_kwargs: dict | None = None) -> dict:
+    """The frame of layer `built` (made at one value of the control), traced on the page's whole batch."""
     return stages_frame(built, compute.trace_arrays(built, inputs, training, seed, **(call_kwargs or {})), spec)
+
+
+def band_frame_at(built, inputs, seed: int, samples: int, pick: Callable[[np.ndarray], np.ndarray],
+                  call_kwargs: dict | None = None) -> dict:
+    """The Monte Carlo band of layer `built`: `samples` seeded passes, as the Dropout tab runs them."""
+    call_kwargs = call_kwargs or {}
+    summary = compute.dropout_summary(built, inputs, samples, seed, **call_kwargs)
+    inference = list(compute.trace_arrays(built, inputs, False, seed, **call_kwargs).values())[-1]
+    return band_frame(summary, inference, pick)
 
 
 def _counts(shares: np.ndarray, size: int) -> list[int]:

@@ -59,7 +59,8 @@ def test_frames_the_browser_receives_equal_a_plain_build_and_trace_at_each_value
         spec = scrub.StageFrameSpec(window=3, view=_view, stage=stage)
         fills = scrub.FrameFills()
         frames = _fill(fills, ("t", stage, training), values, 64, lambda v: scrub.stages_frame_at(
-            "FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0, inputs, training, spec))
+            compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0), inputs, training, 0,
+            spec))
         received = _received(frames, values)
         for value in values:
             frame = received["frames"][str(value)]
@@ -144,7 +145,7 @@ def test_a_whole_ff_dim_range_fits_the_browsers_budget():
     inputs = _inputs()
     spec = scrub.StageFrameSpec(window=0, view=_view, stage="dense_1")
     values = list(range(1, 257))
-    frames = {v: scrub.stages_frame_at("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0, inputs, True, spec)
-              for v in values}
+    frames = {v: scrub.stages_frame_at(compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0),
+                                       inputs, True, 0, spec) for v in values}
     size = len(json.dumps(payload("ff_dim", values, 64, ("budget",), frames, {"stages": [], "picture": {}})))
     assert size < 2 * 1024 * 1024, size
