@@ -260,10 +260,12 @@ def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
 
 def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
     at = run(_app().switch_page(EMBEDDING))
-    at.slider(key="emb_d_model").set_value(6)
+    at.session_state["emb_d_model"] = 6  # what the scrub component's release hands over
     at.selectbox(key="emb_padding").set_value("causal")
     figures = tab_figures(at, "emb_view", ["Padding", "Position table", "Learned kernels", "Stages"])
-    assert pipeline_texts(at)[-1].startswith("<b>bias</b><br>(16, 32, 6)")
+    assert scrub_box_texts(at, "d_model")[-1].startswith("<b>bias</b><br>(16, 32, 6)")
+    assert scrub_payload(at, "d_model")["labels"] == [str(v) for v in range(1, 129)]
+    assert at.query_params["emb_d_model"] == "6"
     padding = figures["padding"]["data"][2]  # the padded steps: two zeros before the window (kernel_size 3)
     assert list(plotly_array(padding["x"])) == [-2, -1] and list(plotly_array(padding["y"])) == [0, 0]
     table = plotly_array(figures["position_table"]["data"][0]["z"])  # (d_model, time)
