@@ -84,7 +84,7 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     assert scrub["frames"]["64"]["picture"]["stage"] == "residual"
     per_tab = {label: list(open_tab(at, "mix_view", label)) for label in [t.label for t in at.tabs][1:]}
     assert per_tab == {"Input and output": ["input_output"],
-                       "Dropout and training vs inference": ["dropout_band", "by_stage"],
+                       "Dropout and training vs inference": ["by_stage"],  # the band is the dropout scrub
                        "Cross-series impact": ["impact"], "Export": []}
     assert len(at.get("download_button")) == 4  # config, weights, snippet, trace
     assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
@@ -99,8 +99,8 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     assert texts[7] == "<b>dense_2</b><br>(16, 32, 7)<br>455 weights"
     assert texts[2] == "<b>batch_norm</b><br>(16, 224)<br>896 weights"
     assert figures["impact"]["data"][0]["x"] == US_MACRO_FIRST_SEVEN
-    # ff_dim is no longer a Streamlit slider: the scrub component holds it.
-    assert [s.label for s in at.slider if s.label in ("ff_dim", "dropout")] == ["dropout"]
+    # ff_dim and dropout are no longer Streamlit sliders: scrub components hold them.
+    assert [s.label for s in at.slider if s.label in ("ff_dim", "dropout")] == []
 
 
 def test_ff_dim_and_dropout_change_what_the_figures_show():
@@ -116,15 +116,19 @@ def test_ff_dim_and_dropout_change_what_the_figures_show():
     assert not np.allclose(plotly_array(after_ff["activations"]["data"][0]["z"]), plotly_array(before["activations"]["data"][0]["z"]))
     assert not np.allclose(plotly_array(after_ff["impact"]["data"][0]["z"]), plotly_array(before["impact"]["data"][0]["z"]))
 
-    at.slider(key="mix_dropout").set_value(0.5)
+    at.session_state["mix_dropout"] = 0.5
+    run(at)
     after_dropout = open_tab(at, "mix_view", "Dropout and training vs inference")
     std_before = plotly_array(after_ff["by_stage"]["data"][0]["y"])
     std_after = plotly_array(after_dropout["by_stage"]["data"][0]["y"])
     # More dropout, more spread at the output; none before the first dropout stage.
     assert std_after[-1] > std_before[-1] > 0
+    band = scrub_payload(at, "dropout")
+    assert band["value"] == "0.5" and band["labels"][:3] == ["0.0", "0.05", "0.1"] and len(band["labels"]) == 19
+    assert np.mean(band["frames"]["0.5"]["band"]["std"]) > 0
     np.testing.assert_allclose(std_after[:6], 0, atol=1e-6)
 
-    at.slider(key="mix_dropout").set_value(0.0)
+    at.session_state["mix_dropout"] = 0.0
     no_dropout = page_figures(run(at))
     np.testing.assert_allclose(plotly_array(no_dropout["by_stage"]["data"][0]["y"]), 0, atol=1e-6)
 
@@ -230,7 +234,7 @@ def test_the_address_bar_is_a_link_to_the_same_view():
     at.query_params.update({"sample": "tech_stocks", "window": "20", "mix_ff_dim": "8", "mix_dropout": "0.3",
                             "batch": "not a number", "mix_view": "Cross-series impact"})
     run(at.switch_page(MIXING))
-    assert at.session_state["mix_ff_dim"] == 8 and at.slider(key="mix_dropout").value == pytest.approx(0.3)
+    assert at.session_state["mix_ff_dim"] == 8 and at.session_state["mix_dropout"] == 0.3
     assert list(page_figures(at)) == ["impact"]  # the link opened its tab
     assert at.query_params["mix_view"] == "Cross-series impact"
     open_tab(at, "mix_view", "Stages")

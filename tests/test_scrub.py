@@ -149,3 +149,30 @@ def test_a_whole_ff_dim_range_fits_the_browsers_budget():
                                        inputs, True, 0, spec) for v in values}
     size = len(json.dumps(payload("ff_dim", values, 64, ("budget",), frames, {"stages": [], "picture": {}})))
     assert size < 2 * 1024 * 1024, size
+
+
+def test_band_frames_equal_a_plain_build_and_monte_carlo_run_at_each_rate():
+    inputs = _inputs()
+    fills = scrub.FrameFills()
+    rates = [0.0, 0.3, 0.6]
+
+    def pick(output):
+        return output[2, :, 4]
+
+    def band_at(rate):
+        built = compute.build_layer("FeatureMixing", {**CONFIG, "dropout": rate}, (None, 32, 7), 0)
+        return scrub.band_frame_at(built, inputs, 0, 16, pick)
+
+    frames = _fill(fills, ("band",), rates, 0.3, band_at)
+    data = json.loads(json.dumps(payload("dropout", rates, 0.3, ("band",), frames, {"band": {}})))
+    spreads = []
+    for rate in rates:
+        band = data["frames"][str(rate)]["band"]
+        layer = compute.build_layer("FeatureMixing", {**CONFIG, "dropout": rate}, (None, 32, 7), 0)
+        summary = compute.dropout_summary(layer, inputs, 16, 0)
+        inference = compute.trace_arrays(layer, inputs, False, 0)["residual"]
+        np.testing.assert_allclose(band["mean"], pick(summary.output_mean), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(band["std"], pick(summary.output_std), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(band["inference"], pick(inference), rtol=1e-6, atol=1e-6)
+        spreads.append(np.mean(band["std"]))
+    assert spreads[0] == pytest.approx(0, abs=1e-6) and spreads[2] > spreads[1] > 0
