@@ -118,7 +118,14 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
     if len(ready) < len(values) and frames.FILLS.status(range_key)[2] is None:
         _filling(*arguments)
     else:
-        _draw(*arguments, ready)
+        # A fragment too, without the timer: drawn from the same place, the browser keeps the component mounted.
+        _filled(*arguments)
+
+
+@st.fragment
+def _filled(control, key, values, current, range_key, compute_frame, views, fallback) -> None:
+    ready = frames.FILLS.request(range_key, values, current, compute_frame)
+    _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready)
 
 
 @st.fragment(run_every=FILL_SECONDS)
