@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from explorer import scrub as frames
-from explorer.ui import controls, state
+from explorer.ui import state
 
 _FOLDER = Path(__file__).parent
 FILL_SECONDS = 0.4
