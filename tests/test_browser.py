@@ -65,8 +65,18 @@ def _wait_until_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
 
 
+SCRUBS = ("ff_dim", "d_model")
+"""Controls drawn as scrub components on the pages above (their range input sits in the component's shadow root)."""
+
+
+def _scrub(page, control: str):
+    return page.locator(f'[data-testid="kf-scrub"][data-control="{control}"]')
+
+
 def _slider(page, label: str):
-    return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+    """A Streamlit slider's range input, or a scrub component's."""
+    streamlit_slider = page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+    return streamlit_slider.or_(_scrub(page, label).locator(f'input[type=range][aria-label="{label}"]'))
 
 
 # 1 + the number of plotly charts once all are drawn (a page may have none: its pictures are HTML), else 0.
@@ -119,7 +129,9 @@ def test_page_by_deep_link_renders_and_follows_a_slider(server, browser, path, n
         after = handle.input_value()
         assert float(after) > float(before)
         page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
-        if moved_text:  # drawn by the browser just after the run ends
+        if moved_text and slider in SCRUBS:  # drawn in the component's shadow root
+            _scrub(page, slider).get_by_text(moved_text.format(v=after)).first.wait_for(timeout=10_000)
+        elif moved_text:  # drawn by the browser just after the run ends
             page.wait_for_function("text => document.querySelector(\"[data-testid='stMain']\").textContent"
                                    ".includes(text)", arg=moved_text.format(v=after), timeout=10_000)
         assert page.locator("[data-testid='stException']").count() == 0
@@ -181,6 +193,58 @@ def test_every_page_follows_the_system_theme_without_deploy_button_or_usage_stat
         context.close()
 
 
+# (URL path and link, control, the setting it changes, the picture its frames draw)
+DRAGS = [
+    ("Feature_and_Temporal_Mixing", "ff_dim", "mix_ff_dim", ".kf-picture"),
+    ("Feature_and_Temporal_Mixing?mix_view=Dropout+and+training+vs+inference", "dropout", "mix_dropout", ".kf-band"),
+    ("Feature_and_Temporal_Mixing?mix_training=true&mix_scrub=dropout&mix_stage=dropout_1", "dropout", "mix_dropout",
+     ".kf-picture"),
+    ("Token_and_Positional_Embedding", "d_model", "emb_d_model", ".kf-picture"),
+]
+
+
+@pytest.mark.parametrize("path, control, key, picture", DRAGS, ids=["ff_dim", "dropout_band", "dropout_stages",
+                                                                    "d_model"])
+def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, browser, path, control, key,
+                                                                       picture):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/{path}")
+        scrub = _scrub(page, control)
+        scrub.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        # The whole range is precomputed in the background; wait for it so every value of the drag can show.
+        deadline = page.evaluate("() => performance.now()") + RUN_TIMEOUT_MS
+        while len(scrub.get_attribute("data-ready-values").split(",")) < int(scrub.get_attribute("data-total")):
+            assert page.evaluate("() => performance.now()") < deadline, "the range was not filled"
+            page.wait_for_timeout(200)
+        handle = scrub.locator(f'input[type=range][aria-label="{control}"]')
+        box = handle.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.05, y)
+        page.mouse.down()
+        seen = []
+        for step in range(1, 9):
+            page.mouse.move(box["x"] + box["width"] * (0.05 + 0.06 * step), y, steps=3)
+            # Still held: only the component can have redrawn the picture.
+            seen.append((scrub.get_attribute("data-state"), scrub.get_attribute("data-shown-value"),
+                         scrub.locator(picture).first.evaluate("canvas => canvas.toDataURL()")))
+        _screenshot(page, f"scrub_{control}_during_drag")
+        page.mouse.up()
+        assert all(state == "ready" for state, _, _ in seen), seen[:2]
+        values = [value for _, value, _ in seen]
+        assert len(set(values)) >= 6, values
+        assert len({drawn for _, _, drawn in seen}) >= 6  # a new picture for (nearly) every value passed
+        # Letting go hands the value to the page: the link follows.
+        page.wait_for_url(f"**{key}={values[-1]}&**", timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert handle.input_value() == values[-1] or float(handle.input_value()) == float(values[-1])
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()
+
+
 def test_the_notebook_downloaded_from_the_export_tab_runs_in_a_fresh_kernel(server, browser, tmp_path):
     """The whole way a user takes: the page's button, the file the browser saves, a new kernel running it."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
@@ -202,3 +266,32 @@ def test_the_notebook_downloaded_from_the_export_tab_runs_in_a_fresh_kernel(serv
     executed = execute(book, tmp_path)
     printed = "".join(output.get("text", "") for output in executed.cells[-1].outputs)
     assert "max |traced output - layer(batch)| = 0\n" in printed, printed
+
+
+def test_a_value_not_computed_yet_shows_computing_then_its_picture(server, browser):
+    """The farthest value from the current one is filled last: jumping there at once shows "Computing", never
+    the old picture under the new label, until the value's frame arrives."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_activation=tanh&mix_window=5")  # a range no other test fills
+        scrub = _scrub(page, "ff_dim")
+        scrub.wait_for(timeout=RUN_TIMEOUT_MS)
+        page.wait_for_function("el => el.dataset.state === 'ready' && el.dataset.shownValue === '64'",
+                               arg=scrub.element_handle(), timeout=RUN_TIMEOUT_MS)
+        handle = scrub.locator('input[type=range][aria-label="ff_dim"]')
+        handle.focus()
+        page.keyboard.press("End")
+        assert scrub.get_attribute("data-state") == "computing", scrub.get_attribute("data-shown-value")
+        assert scrub.get_attribute("data-shown-value") is None
+        assert scrub.locator(".kf-computing").is_visible()
+        assert "Computing ff_dim = 256" in scrub.locator(".kf-computing").inner_text()
+        assert scrub.locator(".kf-scrub-value").inner_text() == "ff_dim = 256"
+        # Let go: the page computes 256 itself, and the picture comes.
+        page.wait_for_function("el => el.dataset.state === 'ready' && el.dataset.shownValue === '256'",
+                               arg=scrub.element_handle(), timeout=RUN_TIMEOUT_MS)
+        assert scrub.locator('.kf-stage[data-stage="dense_1"] .kf-shape').inner_text() == "(16, 32, 256)"
+        assert not scrub.locator(".kf-computing").is_visible()
+        _screenshot(page, "scrub_ff_dim_after_jump")
+    finally:
+        context.close()
