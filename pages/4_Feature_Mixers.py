@@ -99,7 +99,8 @@ def view(stage, array, index):
     """A mixer stage as the pipeline draws it (the chosen window), and the importance of every window."""
     if stage == "importance":
         return compute.StageView(array, "series", tuple(series),
-                                 "The importance is drawn for every window of the batch, one column per window.")
+                                 "The importance is drawn for every window of the batch, one column per window; its "
+                                 "scale ends at twice the equal share, and a higher importance takes the top colour.")
     values = compute.thumbnail_values(array, index).T
     return compute.StageView(values, "series", tuple(series)) if values.shape[1] == n_series else \
         compute.StageView(values, "vector", None)
@@ -121,7 +122,7 @@ if importance_tab.open:
                 choice, "flavour", "mixers_flavour", list(FLAVOURS), inputs, stages, window, training, view, "mixers",
                 fallback=lambda: controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
                                                  help=FLAVOUR_HELP),
-                value_ranges={"importance": (0.0, 1.0)}, call_kwargs=call_kwargs, title="Pipeline",
+                value_ranges={"importance": (0.0, 2 / n_series)}, call_kwargs=call_kwargs, title="Pipeline",
                 moved=layers.MovedLayer(flavour, flavour_layer, tuple(sorted(settings.items())),
                                         {name: MIXERS[short].stage_descriptions() for short, name in
                                          zip(HOW_WEIGHTS_ARE_MADE, FLAVOURS)}),

@@ -235,7 +235,7 @@ def test_flavour_frames_equal_a_plain_build_and_trace_of_each_flavour():
     inputs = np.transpose(_inputs(), (0, 2, 1))  # as the page feeds a mixer: (windows, series, time)
     mask = compute.mixer_mask(16, SERIES, ["c"])
     spec = scrub.StageFrameSpec(window=2, view=_flavour_view, stage="importance",
-                                value_ranges=(("importance", (0.0, 1.0)),))
+                                value_ranges=(("importance", (0.0, 2 / 7)),))  # the page's: twice the equal share
     frames = _fill(scrub.FrameFills(), ("flavours",), FLAVOURS, "SelfAttentionMixer", lambda name: scrub.stages_frame_at(
         _flavour_layer(name), inputs, False, 0, spec, {"mask": mask}))
     data = json.loads(json.dumps(payload("flavour", FLAVOURS, "SelfAttentionMixer", ("flavours",), frames, {})))
@@ -249,10 +249,11 @@ def test_flavour_frames_equal_a_plain_build_and_trace_of_each_flavour():
         rows = compute.pipeline(layer, stages)
         assert [box["name"] for box in frame["boxes"]] == rows.names
         assert [box["params"] for box in frame["boxes"]] == rows.params and frame["total"] == rows.total
-        importance = stages["importance"]  # (windows, series), drawn series x windows on the fixed 0..1 scale
+        importance = stages["importance"]  # (windows, series), drawn series x windows on the fixed scale
         picture = frame["picture"]
-        assert picture["stage"] == "importance" and (picture["low"], picture["high"]) == (0.0, 1.0)
-        np.testing.assert_allclose(scrub.decoded(picture), importance.T * (scrub.LEVELS - 1), atol=0.5 + 1e-6)
+        assert picture["stage"] == "importance" and (picture["low"], picture["high"]) == (0.0, pytest.approx(2 / 7))
+        expected = np.clip(importance.T / (2 / 7), 0, 1) * (scrub.LEVELS - 1)
+        np.testing.assert_allclose(scrub.decoded(picture), expected, atol=0.5 + 1e-6)
         assert np.all(scrub.decoded(picture)[2] == 0)  # the masked series gets no weight
         importances.append(importance)
     # The global mixer weighs every window alike and fresh it weighs the kept series equally; the others do not.
