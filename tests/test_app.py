@@ -391,3 +391,39 @@ def test_a_link_sets_the_flavour_and_one_outside_the_options_falls_back_to_the_d
     run(at.switch_page(MIXERS))
     assert at.session_state["mixers_flavour"] == shown and scrub_payload(at, "flavour")["value"] == shown
     assert at.query_params["mixers_flavour"] == shown
+
+
+@pytest.fixture
+def broken_component(monkeypatch):
+    """Registering the scrub component fails (as an older Streamlit without components v2 would)."""
+    import streamlit as st
+
+    from explorer.ui import scrub
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("components v2 are not available")
+
+    scrub._component.cache_clear()
+    monkeypatch.setattr(st.components.v2, "component", unavailable)
+    yield
+    scrub._component.cache_clear()
+
+
+@pytest.mark.parametrize("layer_page, widget, key, moved, box", [
+    (MIXING, "slider", "mix_ff_dim", 8, "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"),
+    (MIXERS, "selectbox", "mixers_flavour", "GlobalWeightsMixer", "<b>importance</b><br>(16, 7)<br>7 weights")])
+def test_a_scrub_component_that_fails_to_load_falls_back_to_the_plain_control_with_one_sentence(
+        broken_component, layer_page, widget, key, moved, box):
+    at = run(_app().switch_page(layer_page))  # run() fails on any exception the page shows
+    assert at.get("bidi_component") == []
+    sentences = [c.value for c in at.caption if "could not be drawn" in c.value]
+    control = "ff_dim" if layer_page == MIXING else "flavour"
+    assert sentences == [f"The scrub control could not be drawn (RuntimeError), so {control} is a plain control "
+                         "here: the page redraws once you set it, not while you move it."]
+    # The server draws the boxes and the picture instead, and the plain control moves the whole page.
+    assert pipeline_texts(at)
+    assert any('data-testid="kf-activations"' in h.proto.body for h in at.get("html"))
+    getattr(at, widget)(key=key).set_value(moved)
+    run(at)
+    assert at.session_state[key] == moved and at.query_params[key] == str(moved)
+    assert box in pipeline_texts(at)

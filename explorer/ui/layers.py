@@ -241,6 +241,12 @@ def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], window:
         value_ranges: stages with a known range of values (a gate in [0, 1]) get that fixed scale.
     """
     st.subheader(title)
+    _pipeline_strip(choice, stages, window, view, value_ranges)
+
+
+def _pipeline_strip(choice: LayerChoice, stages: dict[str, np.ndarray], window: int,
+                    view: Callable[[str, np.ndarray, int], compute.StageView] | None,
+                    value_ranges: dict[str, tuple[float, float]] | None) -> None:
     rows = compute.pipeline(layer(choice), stages)
     pictures = []
     for name in rows.names:
@@ -354,7 +360,7 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
         control: the config argument scrubbed ("ff_dim", "d_model", "dropout").
         key: the setting holding it.
         values: the control's values, in order.
-        fallback: draws the plain slider, should the component fail.
+        fallback: draws the plain slider, should the component fail, and returns its value.
         moved: how the layer follows a control that is not one of its arguments (the mixer's flavour).
         default_stage: the stage drawn large until one is chosen (default: the last).
         column_titles: what a column of a stage's picture is, where it is not a time step.
@@ -383,8 +389,19 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
                          "row_labels": list(shown.row_labels) if shown.row_labels is not None else None}}
     if moved.descriptions:
         views["descriptions"] = {scrub.label(value): text for value, text in moved.descriptions.items()}
-    scrub.show(control, key, values, moved.current, range_key, compute_frame, current_frame, views, fallback)
     value_range = (value_ranges or {}).get(stage)
+
+    def plain_slider_and_views():
+        # Without the component the server draws the boxes and the picture, as on a page without a scrub.
+        value = fallback()
+        _pipeline_strip(choice, stages, window, view, value_ranges)
+        if not interactive:
+            show.html(figures.activations_view(shown.values, stages[stage][window], stages[stage], stage,
+                                               shown.row_title, shown.row_labels, shown.note, value_range))
+        return value
+
+    scrub.show(control, key, values, moved.current, range_key, compute_frame, current_frame, views,
+               plain_slider_and_views)
     st.caption(show.plain(
         f"Move {control} to redraw every stage at once: the boxes show each stage's shape, weight count and the "
         "chosen window (rows against time steps; red above zero, blue below), and the large picture the chosen "
