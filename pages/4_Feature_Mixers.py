@@ -127,6 +127,7 @@ if importance_tab.open:
                                         {name: MIXERS[short].stage_descriptions() for short, name in
                                          zip(HOW_WEIGHTS_ARE_MADE, FLAVOURS)}),
                 default_stage="importance", column_titles={"importance": "window"})
+            st.caption(f"The charts below show {flavour} and follow the flavour when you let go.")
         else:
             layers.pipeline_section(choice, stages, window)
         st.subheader("Importance")
