@@ -9,7 +9,7 @@ current = page.data_sidebar()
 
 from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
 from explorer.ui import layers  # noqa: E402
-from explorer.ui import model  # noqa: E402
+from explorer.ui import model, scrub  # noqa: E402
 from kflayers.mixers import MIXERS  # noqa: E402
 
 # A mixer opened from your model replaces the page's own; its inputs, as (windows, mod_dim, n_features), stand in
@@ -26,6 +26,7 @@ HOW_WEIGHTS_ARE_MADE = {
     "cross": "one learned query attends over the features",
 }
 FLAVOURS = {MIXERS[short].__name__: text for short, text in HOW_WEIGHTS_ARE_MADE.items()}
+FLAVOUR_HELP = "How the weights of the features are made: " + "; ".join(f"{k}: {v}" for k, v in FLAVOURS.items()) + "."
 heads = [d for d in range(1, min(input_size, 16) + 1) if input_size % d == 0]
 
 with st.sidebar:
@@ -39,9 +40,15 @@ with st.sidebar:
         model.panel(opened)
     else:
         weights = layers.weights_control("mixers_weights")
-        flavour = controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
-                                  help="How the weights of the features are made: " +
-                                       "; ".join(f"{k}: {v}" for k, v in FLAVOURS.items()) + ".")
+        if weights == "fresh":
+            flavour = scrub.value("mixers_flavour", list(FLAVOURS), "SelfAttentionMixer")
+            st.caption(f"flavour = {flavour}: move it on the Importance tab, where the pipeline and the "
+                       "importance follow the hand.")
+        else:
+            flavour = controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
+                                      help=FLAVOUR_HELP)
+            st.caption("Each flavour is trained on its own, so with trained weights the flavour is chosen here "
+                       "and the page trains it; switch Weights to Fresh to move it on the Importance tab.")
         n_heads = controls.select("n_heads", "mixers_n_heads", heads, 1,
                                   help="Attention heads (attention flavours only); must divide mod_dim, the window "
                                        "length.")
@@ -82,6 +89,23 @@ def choice_of(name: str) -> layers.LayerChoice:
                                  weights="fresh" if opened and name != flavour else weights)
 
 
+def flavour_layer(name: str):
+    """The page's mixer of flavour `name`, fresh: what `layers.layer(choice_of(name))` builds (no Streamlit in it)."""
+    fresh = choice_of(name).fresh
+    return compute.build_layer(name, dict(fresh.config), fresh.build_shape, fresh.seed)
+
+
+def view(stage, array, index):
+    """A mixer stage as the pipeline draws it (the chosen window), and the importance of every window."""
+    if stage == "importance":
+        return compute.StageView(array, "series", tuple(series),
+                                 "The importance is drawn for every window of the batch, one column per window; its "
+                                 "scale ends at twice the equal share, and a higher importance takes the top colour.")
+    values = compute.thumbnail_values(array, index).T
+    return compute.StageView(values, "series", tuple(series)) if values.shape[1] == n_series else \
+        compute.StageView(values, "vector", None)
+
+
 choice = choice_of(flavour)
 inputs = layers.page_inputs(choice, current, compute.mixer_inputs)
 choice = layers.resolve_weights(choice, current, compute.mixer_inputs)
@@ -93,7 +117,19 @@ importance_tab, flavours_tab, io_tab, probes_tab, export_tab = controls.tabs(
                     "Export"])
 if importance_tab.open:
     with importance_tab:
-        layers.pipeline_section(choice, stages, window)
+        if weights == "fresh" and not opened:
+            layers.scrub_stages_section(
+                choice, "flavour", "mixers_flavour", list(FLAVOURS), inputs, stages, window, training, view, "mixers",
+                fallback=lambda: controls.select("flavour", "mixers_flavour", list(FLAVOURS), "SelfAttentionMixer",
+                                                 help=FLAVOUR_HELP),
+                value_ranges={"importance": (0.0, 2 / n_series)}, call_kwargs=call_kwargs, title="Pipeline",
+                moved=layers.MovedLayer(flavour, flavour_layer, tuple(sorted(settings.items())),
+                                        {name: MIXERS[short].stage_descriptions() for short, name in
+                                         zip(HOW_WEIGHTS_ARE_MADE, FLAVOURS)}),
+                default_stage="importance", column_titles={"importance": "window"})
+            st.caption(f"The charts below show {flavour} and follow the flavour when you let go.")
+        else:
+            layers.pipeline_section(choice, stages, window)
         st.subheader("Importance")
         layers.side_by_side(choice, lambda shown, suffix: show.chart(figures.importance_bars(
             layers.trace(shown, training, inputs, call_kwargs)["importance"][window], series, masked),

@@ -6,6 +6,7 @@ written into the pipeline).
 """
 
 import gzip
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def _all_text(at: AppTest) -> list[str]:
 
 
 # Pages whose pipeline the scrub component draws (from its frames), by the control it scrubs.
-SCRUBBED_PIPELINES = {MIXING: "ff_dim", EMBEDDING: "d_model"}
+SCRUBBED_PIPELINES = {MIXING: "ff_dim", EMBEDDING: "d_model", MIXERS: "flavour"}
 
 
 def _pipeline_boxes(at: AppTest, layer_page: str) -> list[str]:
@@ -187,7 +188,7 @@ def test_every_layer_pages_pipeline_shows_every_weight_with_the_total():
     # The mixers page's default, the self-attention mixer over 7 series of 32 steps: four 32 x 32 projections
     # with biases, queries and keys in the importance box, values and output in the mixed one.
     at.switch_page(MIXERS)
-    boxes = {box.split("</b>")[0][3:]: box_weights(box) for box in pipeline_texts(run(at))}
+    boxes = {box.split("</b>")[0][3:]: box_weights(box) for box in _pipeline_boxes(run(at), MIXERS)}
     assert totals[MIXERS] == 4 * (32 * 32 + 32) and boxes["importance"] == boxes["mixed"] == 2 * (32 * 32 + 32)
 
 
@@ -334,7 +335,7 @@ def test_mixers_page_masked_feature_gets_zero_and_flavours_compare():
     at.slider(key="mixers_dropout").set_value(0.0)
     std_after = plotly_array(open_tab(at, "mixers_view", "Dropout and training vs inference")["by_stage"]["data"][0]["y"])
     assert std_before.max() > 0 and std_after.max() == pytest.approx(0, abs=1e-6)
-    at.selectbox(key="mixers_flavour").set_value("GlobalWeightsMixer")
+    at.session_state["mixers_flavour"] = "GlobalWeightsMixer"  # what the flavour scrub's release hands over
     figures = open_tab(at, "mixers_view", "Importance")
     assert len(figures["importance_by_window"]["data"]) == 1  # no attention map
     # A fresh GlobalWeightsMixer weighs every kept feature equally.
@@ -355,3 +356,74 @@ def test_the_activations_picture_shows_the_values_the_interactive_chart_holds():
     assert cells.shape == (*heatmap.shape, 3)
     np.testing.assert_array_equal(cells, value_colours(heatmap))
     assert not any('data-testid="kf-activations"' in h.proto.body for h in at.get("html"))
+
+
+FLAVOURS = ["GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
+
+
+def test_the_mixer_flavour_is_a_scrub_on_the_importance_tab_and_a_choice_with_trained_weights():
+    at = run(_app().switch_page(MIXERS))
+    scrub = scrub_payload(at, "flavour")
+    assert scrub["labels"] == FLAVOURS and scrub["value"] == "SelfAttentionMixer"
+    assert scrub["frames"]["SelfAttentionMixer"]["picture"]["stage"] == "importance"  # windows x series
+    assert scrub["picture"]["column_title"] == "window" and scrub["picture"]["row_labels"] == US_MACRO_FIRST_SEVEN
+    assert set(scrub["descriptions"]) == set(FLAVOURS)  # the boxes' tooltips follow the flavour
+    assert "flavour" not in [s.label for s in at.selectbox]  # no rerun per flavour: the scrub holds it
+    at.session_state["mixers_flavour"] = "GlobalWeightsMixer"  # what the component's release hands over
+    run(at)
+    assert at.query_params["mixers_flavour"] == "GlobalWeightsMixer"
+    assert scrub_payload(at, "flavour")["value"] == "GlobalWeightsMixer"
+    assert _pipeline_boxes(at, MIXERS)[1] == "<b>importance</b><br>(16, 7)<br>7 weights"  # one per feature
+    assert len(page_figures(at)["importance_by_window"]["data"]) == 1  # the attention map is self-attention's
+    # With trained weights each flavour is trained on its own: a plain choice, with a sentence, and no scrub.
+    at.radio(key="mixers_weights").set_value("trained")
+    run(at)
+    assert at.selectbox(key="mixers_flavour").value == "GlobalWeightsMixer"
+    assert any("Each flavour is trained on its own" in c.value for c in at.caption)
+    assert "flavour" not in [json.loads(element.proto.json).get("control") for element in at.get("bidi_component")]
+
+
+@pytest.mark.parametrize("link, shown", [("GlobalWeightsMixer", "GlobalWeightsMixer"),
+                                         ("NoSuchMixer", "SelfAttentionMixer")])
+def test_a_link_sets_the_flavour_and_one_outside_the_options_falls_back_to_the_default(link, shown):
+    at = _app()
+    at.query_params["mixers_flavour"] = link
+    run(at.switch_page(MIXERS))
+    assert at.session_state["mixers_flavour"] == shown and scrub_payload(at, "flavour")["value"] == shown
+    assert at.query_params["mixers_flavour"] == shown
+
+
+@pytest.fixture
+def broken_component(monkeypatch):
+    """Registering the scrub component fails (as an older Streamlit without components v2 would)."""
+    import streamlit as st
+
+    from explorer.ui import scrub
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("components v2 are not available")
+
+    scrub._component.cache_clear()
+    monkeypatch.setattr(st.components.v2, "component", unavailable)
+    yield
+    scrub._component.cache_clear()
+
+
+@pytest.mark.parametrize("layer_page, widget, key, moved, box", [
+    (MIXING, "slider", "mix_ff_dim", 8, "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"),
+    (MIXERS, "selectbox", "mixers_flavour", "GlobalWeightsMixer", "<b>importance</b><br>(16, 7)<br>7 weights")])
+def test_a_scrub_component_that_fails_to_load_falls_back_to_the_plain_control_with_one_sentence(
+        broken_component, layer_page, widget, key, moved, box):
+    at = run(_app().switch_page(layer_page))  # run() fails on any exception the page shows
+    assert at.get("bidi_component") == []
+    sentences = [c.value for c in at.caption if "could not be drawn" in c.value]
+    control = "ff_dim" if layer_page == MIXING else "flavour"
+    assert sentences == [f"The scrub control could not be drawn (RuntimeError), so {control} is a plain control "
+                         "here: the page redraws once you set it, not while you move it."]
+    # The server draws the boxes and the picture instead, and the plain control moves the whole page.
+    assert pipeline_texts(at)
+    assert any('data-testid="kf-activations"' in h.proto.body for h in at.get("html"))
+    getattr(at, widget)(key=key).set_value(moved)
+    run(at)
+    assert at.session_state[key] == moved and at.query_params[key] == str(moved)
+    assert box in pipeline_texts(at)

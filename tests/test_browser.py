@@ -296,3 +296,52 @@ def test_a_value_not_computed_yet_shows_computing_then_its_picture(server, brows
         _screenshot(page, "scrub_ff_dim_after_jump")
     finally:
         context.close()
+
+
+FLAVOURS = ["GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_dragging_the_mixer_flavour_redraws_the_boxes_and_the_importance_without_a_rerun(server, browser, theme):
+    """Four values are too few for the drag above: hold the mouse and stop on each flavour in turn."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=theme)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_Mixers?mixers_flavour=GlobalWeightsMixer")
+        scrub = _scrub(page, "flavour")
+        scrub.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        page.wait_for_function("el => el.dataset.readyValues.split(',').length === 4", arg=scrub.element_handle(),
+                               timeout=RUN_TIMEOUT_MS)
+        handle = scrub.locator('input[type=range][aria-label="flavour"]')
+        box = handle.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.evaluate(WATCH_RUNS)
+        page.mouse.move(box["x"] + 2, y)
+        page.mouse.down()
+        seen = []
+        for fraction in (0.0, 1 / 3, 2 / 3, 1.0):
+            page.mouse.move(box["x"] + 2 + (box["width"] - 4) * fraction, y, steps=4)
+            seen.append((scrub.get_attribute("data-shown-value"), scrub.locator(".kf-scrub-value").inner_text(),
+                         scrub.locator('.kf-stage[data-stage="importance"] .kf-params').inner_text(),
+                         scrub.locator('.kf-stage[data-stage="importance"]').get_attribute("title"),
+                         scrub.locator(".kf-picture").evaluate("canvas => canvas.toDataURL()")))
+            if fraction == 2 / 3:
+                _screenshot(page, f"scrub_flavour_during_drag_{theme}")
+        # Still held: no run has started, so only the component redrew the boxes and the picture.
+        assert page.evaluate("() => window.__kfSawRun") is False
+        page.mouse.up()
+        assert [value for value, *_ in seen] == FLAVOURS
+        assert [label for _, label, *_ in seen] == [f"flavour = {name}" for name in FLAVOURS]
+        assert seen[0][2] == "7 weights"  # one learned coefficient per feature
+        assert len({params for _, _, params, _, _ in seen}) >= 2  # the weight counts follow the flavour
+        assert seen[0][3].startswith("importance: Softmax of the learned per-feature coefficients")
+        assert seen[2][3].startswith("importance: Self-attention weights")
+        assert len({picture for *_, picture in seen}) == 4
+        # Letting go hands the flavour to the page: the link and the rest of the page follow.
+        page.wait_for_url("**mixers_flavour=CrossAttentionMixer**", timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert handle.input_value() == "3"
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        context.close()

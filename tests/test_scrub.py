@@ -213,3 +213,52 @@ def test_a_range_no_page_asks_for_any_more_stops_filling_until_asked_again():
     assert len(done) <= stopped + 1  # at most the value under way when it was forgotten
     _fill(fills, ("left",), list(range(100)), 0, slow, seconds=30)
     assert sorted(done) == list(range(100))
+
+
+FLAVOURS = ["GlobalWeightsMixer", "InstanceWeightsMixer", "SelfAttentionMixer", "CrossAttentionMixer"]
+MIXER_SETTINGS = dict(mod_dim=32, n_features=7, n_heads=1, bias=True, dropout=0.1, skip=True, keep_dim=False)
+
+
+def _flavour_view(stage, array, window):
+    """The Feature Mixers page's view: the importance of every window, any other stage's chosen window."""
+    if stage == "importance":
+        return compute.StageView(array, "series", SERIES)
+    return compute.StageView(compute.thumbnail_values(array, window).T, "series", SERIES)
+
+
+def _flavour_layer(name):
+    return compute.build_layer(name, compute.mixer_config(name, **MIXER_SETTINGS), (None, 7, 32), 0)
+
+
+def test_flavour_frames_equal_a_plain_build_and_trace_of_each_flavour():
+    """The flavour scrub: one frame per mixer class, each read off that class's own trace (masked series too)."""
+    inputs = np.transpose(_inputs(), (0, 2, 1))  # as the page feeds a mixer: (windows, series, time)
+    mask = compute.mixer_mask(16, SERIES, ["c"])
+    spec = scrub.StageFrameSpec(window=2, view=_flavour_view, stage="importance",
+                                value_ranges=(("importance", (0.0, 2 / 7)),))  # the page's: twice the equal share
+    frames = _fill(scrub.FrameFills(), ("flavours",), FLAVOURS, "SelfAttentionMixer", lambda name: scrub.stages_frame_at(
+        _flavour_layer(name), inputs, False, 0, spec, {"mask": mask}))
+    data = json.loads(json.dumps(payload("flavour", FLAVOURS, "SelfAttentionMixer", ("flavours",), frames, {})))
+    assert data["labels"] == FLAVOURS and data["numeric"] is None  # the input steps through the four by position
+    importances = []
+    for name in FLAVOURS:
+        frame = data["frames"][name]
+        layer = _flavour_layer(name)
+        assert type(layer).__name__ == name
+        stages = compute.trace_arrays(layer, inputs, False, 0, mask=mask)
+        rows = compute.pipeline(layer, stages)
+        assert [box["name"] for box in frame["boxes"]] == rows.names
+        assert [box["params"] for box in frame["boxes"]] == rows.params and frame["total"] == rows.total
+        importance = stages["importance"]  # (windows, series), drawn series x windows on the fixed scale
+        picture = frame["picture"]
+        assert picture["stage"] == "importance" and (picture["low"], picture["high"]) == (0.0, pytest.approx(2 / 7))
+        expected = np.clip(importance.T / (2 / 7), 0, 1) * (scrub.LEVELS - 1)
+        np.testing.assert_allclose(scrub.decoded(picture), expected, atol=0.5 + 1e-6)
+        assert np.all(scrub.decoded(picture)[2] == 0)  # the masked series gets no weight
+        importances.append(importance)
+    # The global mixer weighs every window alike and fresh it weighs the kept series equally; the others do not.
+    np.testing.assert_allclose(importances[0], np.where(np.arange(7) == 2, 0, 1 / 6)[None].repeat(16, 0), atol=1e-6)
+    assert all(not np.allclose(importances[0], other, atol=1e-3) for other in importances[1:])
+    # The weight counts tell the flavours apart: 7 coefficients, a Dense projection, attention projections.
+    counts = [data["frames"][name]["total"] for name in FLAVOURS]
+    assert counts[0] == 7 and len(set(counts)) >= 3

@@ -241,6 +241,12 @@ def pipeline_section(choice: LayerChoice, stages: dict[str, np.ndarray], window:
         value_ranges: stages with a known range of values (a gate in [0, 1]) get that fixed scale.
     """
     st.subheader(title)
+    _pipeline_strip(choice, stages, window, view, value_ranges)
+
+
+def _pipeline_strip(choice: LayerChoice, stages: dict[str, np.ndarray], window: int,
+                    view: Callable[[str, np.ndarray, int], compute.StageView] | None,
+                    value_ranges: dict[str, tuple[float, float]] | None) -> None:
     rows = compute.pipeline(layer(choice), stages)
     pictures = []
     for name in rows.names:
@@ -285,11 +291,12 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
     _interactive_chart(stages, window, stage, shown, value_range)
 
 
-def _stage_controls(choice: LayerChoice, stages: dict[str, np.ndarray], key_prefix: str) -> tuple[str, bool]:
-    """The stage to draw large, and whether as a plotly chart."""
+def _stage_controls(choice: LayerChoice, stages: dict[str, np.ndarray], key_prefix: str,
+                    default: str | None = None) -> tuple[str, bool]:
+    """The stage to draw large (`default`, else the last, until one is chosen), and whether as a plotly chart."""
     descriptions = type(layer(choice)).stage_descriptions()
     names = list(stages)
-    stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
+    stage = controls.select("Stage", f"{key_prefix}_stage", names, default if default in names else names[-1],
                             format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
                             help="Which stage of the forward pass to look at, in data-flow order.")
     interactive = controls.toggle(
@@ -300,8 +307,8 @@ def _stage_controls(choice: LayerChoice, stages: dict[str, np.ndarray], key_pref
 
 
 def _interactive_chart(stages: dict[str, np.ndarray], window: int, stage: str, shown: compute.StageView,
-                       value_range: tuple[float, float] | None) -> None:
-    heatmap = figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels, shown.note,
+                       value_range: tuple[float, float] | None, column_title: str = "time step") -> None:
+    heatmap = figures.stage_heatmap(shown.values, stage, shown.row_title, column_title, shown.row_labels, shown.note,
                                     value_range=value_range)
     histogram = figures.stage_histogram(stages[stage][window], stages[stage], stage)
     show.chart(figures.panels([heatmap, histogram], stacked=True), key="activations")
@@ -320,11 +327,30 @@ def layer_at(choice: LayerChoice, control: str) -> Callable[[object], object]:
     return lambda value: compute.with_config(shown, {control: value}, choice.build_shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class MovedLayer:
+    """A scrubbed control's layer at each value, for a control that is not one of the layer's arguments.
+
+    Attributes:
+        current: the value the page's layer has.
+        build: value -> the layer at that value (run on the background worker: no Streamlit in it).
+        fixed: everything but the control that decides the layer, hashable (part of the shared cache's key).
+        descriptions: per value, its stages' descriptions (the boxes' tooltips), when they differ by value.
+    """
+
+    current: object
+    build: Callable[[object], object]
+    fixed: tuple
+    descriptions: dict | None = None
+
+
 def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Sequence, inputs,
                          stages: dict[str, np.ndarray], window: int, training: bool,
                          view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
                          fallback: Callable[[], object], value_ranges: dict[str, tuple[float, float]] | None = None,
-                         call_kwargs: dict | None = None, title: str = "Pipeline and activations") -> None:
+                         call_kwargs: dict | None = None, title: str = "Pipeline and activations",
+                         moved: "MovedLayer | None" = None, default_stage: str | None = None,
+                         column_titles: dict[str, str] | None = None) -> None:
     """The pipeline and the chosen stage's picture with `control` beside them, redrawn in the browser as it moves.
 
     Every value of the control has its frame read off the trace of the layer built at that value (the current
@@ -334,38 +360,55 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
         control: the config argument scrubbed ("ff_dim", "d_model", "dropout").
         key: the setting holding it.
         values: the control's values, in order.
-        fallback: draws the plain slider, should the component fail.
+        fallback: draws the plain slider, should the component fail, and returns its value.
+        moved: how the layer follows a control that is not one of its arguments (the mixer's flavour).
+        default_stage: the stage drawn large until one is chosen (default: the last).
+        column_titles: what a column of a stage's picture is, where it is not a time step.
     """
     st.subheader(title)
-    stage, interactive = _stage_controls(choice, stages, key_prefix)
+    stage, interactive = _stage_controls(choice, stages, key_prefix, default_stage)
     spec = frames.StageFrameSpec(window, view, stage, tuple(sorted((value_ranges or {}).items())))
     current_frame = frames.stages_frame(layer(choice), stages, spec)
-    config = dict(choice.config)
-    current = config.pop(control)
+    if moved is None:
+        config = dict(choice.config)
+        moved = MovedLayer(config.pop(control), layer_at(choice, control),
+                           (choice.class_name, tuple(sorted(config.items()))))
     call_kwargs = call_kwargs or {}
 
-    build = layer_at(choice, control)
-
     def compute_frame(value):
-        return frames.stages_frame_at(build(value), inputs, training, choice.seed, spec, call_kwargs)
+        return frames.stages_frame_at(moved.build(value), inputs, training, choice.seed, spec, call_kwargs)
 
-    range_key = ("stages", control, choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
-                 choice.input_shape, choice.variant, choice.call, training, window, stage, key_prefix,
+    range_key = ("stages", control, moved.fixed, choice.seed, choice.data_key, choice.input_shape, choice.variant,
+                 choice.call, choice.weights, choice.normalized, training, window, stage, key_prefix,
                  spec.value_ranges)
     shown = view(stage, stages[stage], window)
+    column_title = (column_titles or {}).get(stage, "time step")
     descriptions = type(layer(choice)).stage_descriptions()
     views = {"stages": [{"name": name, "description": descriptions.get(name, "")} for name in stages],
-             "picture": {"row_title": shown.row_title,
+             "picture": {"row_title": shown.row_title, "column_title": column_title,
                          "row_labels": list(shown.row_labels) if shown.row_labels is not None else None}}
-    scrub.show(control, key, values, current, range_key, compute_frame, current_frame, views, fallback)
+    if moved.descriptions:
+        views["descriptions"] = {scrub.label(value): text for value, text in moved.descriptions.items()}
     value_range = (value_ranges or {}).get(stage)
+
+    def plain_slider_and_views():
+        # Without the component the server draws the boxes and the picture, as on a page without a scrub.
+        value = fallback()
+        _pipeline_strip(choice, stages, window, view, value_ranges)
+        if not interactive:
+            show.html(figures.activations_view(shown.values, stages[stage][window], stages[stage], stage,
+                                               shown.row_title, shown.row_labels, shown.note, value_range))
+        return value
+
+    scrub.show(control, key, values, moved.current, range_key, compute_frame, current_frame, views,
+               plain_slider_and_views)
     st.caption(show.plain(
         f"Move {control} to redraw every stage at once: the boxes show each stage's shape, weight count and the "
         "chosen window (rows against time steps; red above zero, blue below), and the large picture the chosen "
-        "stage. " + heatmap_caption(shown.row_title, "time step", value_range, shown.note) + " "
+        "stage. " + heatmap_caption(shown.row_title, column_title, value_range, shown.note) + " "
         + histogram_caption()))
     if interactive:
-        _interactive_chart(stages, window, stage, shown, value_range)
+        _interactive_chart(stages, window, stage, shown, value_range, column_title)
 
 
 def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool,
@@ -419,7 +462,7 @@ def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs
         return frames.band_frame_at(build(value), inputs, choice.seed, MC_SAMPLES, pick, call_kwargs)
 
     range_key = ("band", choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
-                 choice.input_shape, choice.variant, choice.call, pick_key)
+                 choice.input_shape, choice.variant, choice.call, choice.weights, choice.normalized, pick_key)
     title = f"output of {band_label} under Monte Carlo dropout ({MC_SAMPLES} passes)"
     scrub.show("dropout", key, values, current, range_key, compute_frame, current_frame, {"band": {"title": title}},
                fallback)

@@ -121,7 +121,7 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
         current: the value this run was drawn for; `current_frame` is its frame.
         range_key: everything but the control that decides the frames (the cache key, shared by sessions).
         compute_frame: value -> frame, run on the background worker (no Streamlit calls in it).
-        fallback: draws the plain slider, should the component fail.
+        fallback: draws the plain slider, should the component fail, and returns its value.
     """
     values = tuple(values)
     ready = frames.FILLS.request(range_key, values, current, compute_frame, current_frame)
@@ -178,6 +178,8 @@ def _draw(control, key, values, current, range_key, compute_frame, views, fallba
                      default={"value": label(current)},
                      on_value_change=functools.partial(_released, key, component_key, values))
     except Exception as failure:  # noqa: BLE001  (the page never shows a traceback; the slider stands in)
-        fallback()
+        if fallback() != current:
+            # Moved inside this fragment, which alone reran: the whole page must follow the new value.
+            st.rerun(scope="app")
         st.caption(f"The scrub control could not be drawn ({type(failure).__name__}), so {control} is a plain "
-                   f"slider here: the page redraws when you let go.")
+                   f"control here: the page redraws once you set it, not while you move it.")

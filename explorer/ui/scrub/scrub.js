@@ -149,11 +149,12 @@ function build(parent) {
   return root;
 }
 
-function buildBoxes(root, data) {
+function buildBoxes(root, stages) {
+  // stages: [{name, description}] in data-flow order, or none (the control has no pipeline).
   const strip = root.querySelector(".kf-pipeline");
   strip.replaceChildren();
-  strip.hidden = !data.stages;
-  (data.stages || []).forEach((stage, index) => {
+  strip.hidden = !stages;
+  (stages || []).forEach((stage, index) => {
     if (index) element("div", "kf-arrow", strip).textContent = "\u2192";
     const box = element("div", "kf-stage", strip);
     box.dataset.stage = stage.name;
@@ -166,7 +167,7 @@ function buildBoxes(root, data) {
     const thumbnail = element("canvas", "kf-thumbnail", box);
     thumbnail.setAttribute("aria-label", stage.name + " for the chosen window");
   });
-  if (data.stages) element("div", "kf-total", strip);
+  if (stages) element("div", "kf-total", strip);
 }
 
 function buildPicture(root, data) {
@@ -187,7 +188,8 @@ function buildPicture(root, data) {
   element("div", "kf-ticks", grid);
   element("div", "", grid);
   element("div", "", grid);
-  element("div", "kf-axis", grid).textContent = "time step (" + data.picture.row_title + " per row)";
+  element("div", "kf-axis", grid).textContent = (data.picture.column_title || "time step") + " (" +
+    data.picture.row_title + " per row)";
   element("div", "", grid);
   const head = element("div", "kf-histogram-head", block);
   element("span", "kf-histogram-title", head);
@@ -214,14 +216,23 @@ function buildBand(root, data) {
     '<span class="kf-dotted">&#8943;</span> inference output';
 }
 
-function drawBoxes(root, frame, colours) {
+function drawBoxes(root, frame, data, value) {
+  const drawn = Array.from(root.querySelectorAll(".kf-stage"), (node) => node.dataset.stage);
+  if (drawn.join("\n") !== frame.boxes.map((box) => box.name).join("\n")) {
+    // Another value may have other stages (a mixer flavour's): the boxes follow the frame.
+    const known = new Map(data.stages.map((stage) => [stage.name, stage.description]));
+    buildBoxes(root, frame.boxes.map((box) => ({ name: box.name, description: known.get(box.name) || "" })));
+  }
+  // Where the stages mean something else at each value (a flavour's), their tooltips follow the value.
+  const descriptions = (data.descriptions || {})[value];
   frame.boxes.forEach((box) => {
     const node = root.querySelector('.kf-stage[data-stage="' + CSS.escape(box.name) + '"]');
     if (!node) return;
+    if (descriptions) node.title = box.name + ": " + (descriptions[box.name] || "");
     node.classList.toggle("kf-learns", box.params > 0);
     node.querySelector(".kf-shape").textContent = shapeText(box.shape);
     node.querySelector(".kf-params").textContent = paramsText(box.params);
-    paint(node.querySelector(".kf-thumbnail"), box.thumbnail, colours);
+    paint(node.querySelector(".kf-thumbnail"), box.thumbnail, data.colours);
   });
   const total = root.querySelector(".kf-total");
   if (total) total.textContent = totalText(frame.total);
@@ -366,7 +377,7 @@ function show(root, state) {
     return;
   }
   computing.hidden = true;
-  if (data.stages) drawBoxes(root, frame, data.colours);
+  if (data.stages) drawBoxes(root, frame, data, value);
   if (data.picture) drawPicture(root, frame, data);
   if (data.band) drawBand(root, frame);
   root.dataset.state = "ready";
@@ -383,7 +394,7 @@ export default function (component) {
     state.frames = new Map();
     state.unpacking = new Set();
     state.rangeId = data.range_id;
-    buildBoxes(root, data);
+    buildBoxes(root, data.stages);
     buildPicture(root, data);
     buildBand(root, data);
   }
