@@ -8,12 +8,16 @@ page.setup(__file__)
 current = page.data_sidebar()
 
 from explorer import compute  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
-from explorer.ui import layers, model  # noqa: E402
+from explorer.ui import layers, model, scrub  # noqa: E402
 
 # A layer opened from your model replaces the page's own; its inputs stand in for the batch.
 opened = model.opened("mix", current, layers.as_is)
 if opened:
     current = opened.current
+FF_DIMS = list(range(1, compute.NESTED_SIZES["FeatureMixing"][1] + 1))
+FF_DIM_HELP = ("Hidden units of the MLP across series: every time step's series vector is projected to ff_dim units "
+               "and back. The weights are nested: one more unit keeps every weight the smaller layer had, so a "
+               "move by one changes the picture by one unit's share.")
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "swish", "linear")
 n_series, input_size = current.batch.shape[2], current.batch.shape[1]
 
@@ -30,11 +34,13 @@ with st.sidebar:
                  "series.")
         config = {"n_series": n_series, "input_size": input_size}
         if class_name == "FeatureMixing":
-            config["ff_dim"] = controls.slider(
-                "ff_dim", "mix_ff_dim", 1, compute.NESTED_SIZES["FeatureMixing"][1], 64, 1,
-                help="Hidden units of the MLP across series: every time step's series vector is projected to "
-                     "ff_dim units and back. The weights are nested: one more unit keeps every weight the "
-                     "smaller layer had, so a move by one changes the picture by one unit's share.")
+            config["ff_dim"] = scrub.value("mix_ff_dim", FF_DIMS, 64)
+            if weights == "fresh":
+                st.caption(f"ff_dim = {config['ff_dim']}: move it on the Stages tab, where every stage follows "
+                           "the hand.")
+            else:
+                st.caption(f"ff_dim = {config['ff_dim']}: trained weights were trained at this size, so it stays "
+                           "fixed; switch Weights to Fresh to move it.")
         config["dropout"] = controls.slider(
             "dropout", "mix_dropout", 0.0, 0.9, 0.1, 0.05,
             help="Rate of the dropout after each Dense layer; active in training mode only.")
@@ -66,8 +72,13 @@ if stages_tab.open:
         def view(stage, array, index):
             return compute.mixing_stage_view(class_name, stage, array, index, current.batch.series)
 
-        layers.pipeline_section(choice, stages, window, view=view)
-        layers.activations_section(choice, stages, window, view, "mix")
+        if class_name == "FeatureMixing" and choice.weights == "fresh" and not opened:
+            layers.scrub_stages_section(choice, "ff_dim", "mix_ff_dim", FF_DIMS, inputs, stages, window, training,
+                                        view, "mix", fallback=lambda: controls.slider(
+                                            "ff_dim", "mix_ff_dim", 1, FF_DIMS[-1], 64, 1, help=FF_DIM_HELP))
+        else:
+            layers.pipeline_section(choice, stages, window, view=view)
+            layers.activations_section(choice, stages, window, view, "mix")
 if io_tab.open:
     with io_tab:
         layers.input_output_section(stages, current, window, training)

@@ -12,7 +12,7 @@ Importing this module loads TensorFlow: only the layer pages do.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -20,8 +20,10 @@ import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
 from explorer import compute, figures, model_file, trained
+from explorer import scrub as frames
 from explorer.batch import labels_of, zscored_rows
-from explorer.ui import controls, data, show
+from explorer.figures.stages import heatmap_caption, histogram_caption
+from explorer.ui import controls, data, scrub, show
 
 MC_SAMPLES = 64
 
@@ -268,6 +270,18 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
         value_ranges: stages with a known range of values (a gate in [0, 1]) get a fixed scale.
     """
     st.subheader("Activations")
+    stage, interactive = _stage_controls(choice, stages, key_prefix)
+    shown = view(stage, stages[stage], window)
+    value_range = (value_ranges or {}).get(stage)
+    if not interactive:
+        show.html(figures.activations_view(shown.values, stages[stage][window], stages[stage], stage, shown.row_title,
+                                           shown.row_labels, shown.note, value_range))
+        return
+    _interactive_chart(stages, window, stage, shown, value_range)
+
+
+def _stage_controls(choice: LayerChoice, stages: dict[str, np.ndarray], key_prefix: str) -> tuple[str, bool]:
+    """The stage to draw large, and whether as a plotly chart."""
     descriptions = type(layer(choice)).stage_descriptions()
     names = list(stages)
     stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
@@ -277,16 +291,64 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
         "Interactive chart", f"{key_prefix}_interactive", False,
         help="Off: a picture, which follows a slider move at once. On: the same view as a plotly chart, with each "
              "cell's value on hover and zoom (the browser takes a few hundred milliseconds longer to draw it).")
-    shown = view(stage, stages[stage], window)
-    value_range = (value_ranges or {}).get(stage)
-    if not interactive:
-        show.html(figures.activations_view(shown.values, stages[stage][window], stages[stage], stage, shown.row_title,
-                                           shown.row_labels, shown.note, value_range))
-        return
+    return stage, interactive
+
+
+def _interactive_chart(stages: dict[str, np.ndarray], window: int, stage: str, shown: compute.StageView,
+                       value_range: tuple[float, float] | None) -> None:
     heatmap = figures.stage_heatmap(shown.values, stage, shown.row_title, "time step", shown.row_labels, shown.note,
                                     value_range=value_range)
     histogram = figures.stage_histogram(stages[stage][window], stages[stage], stage)
     show.chart(figures.panels([heatmap, histogram], stacked=True), key="activations")
+
+
+def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Sequence, inputs,
+                         stages: dict[str, np.ndarray], window: int, training: bool,
+                         view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
+                         fallback: Callable[[], object], value_ranges: dict[str, tuple[float, float]] | None = None,
+                         call_kwargs: dict | None = None) -> None:
+    """The pipeline and the chosen stage's picture with `control` beside them, redrawn in the browser as it moves.
+
+    Every value of the control has its frame read off the trace of the layer built at that value (the current
+    value from the page's own cached layer and trace, the others in the background; see `explorer.scrub`).
+
+    Args:
+        control: the config argument scrubbed ("ff_dim", "d_model", "dropout").
+        key: the setting holding it.
+        values: the control's values, in order.
+        fallback: draws the plain slider, should the component fail.
+    """
+    st.subheader("Pipeline and activations")
+    stage, interactive = _stage_controls(choice, stages, key_prefix)
+    spec = frames.StageFrameSpec(window, view, stage, tuple(sorted((value_ranges or {}).items())))
+    current_frame = frames.stages_frame(layer(choice), stages, spec)
+    config = dict(choice.config)
+    current = config.pop(control)
+    call_kwargs = call_kwargs or {}
+
+    def compute_frame(value):
+        built = compute.build_layer(choice.class_name, {**dict(choice.config), control: value}, choice.build_shape,
+                                    choice.seed)
+        return frames.stages_frame(built, compute.trace_arrays(built, inputs, training, choice.seed, **call_kwargs),
+                                   spec)
+
+    range_key = ("stages", control, choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
+                 choice.input_shape, choice.variant, choice.call, training, window, stage, key_prefix,
+                 spec.value_ranges)
+    shown = view(stage, stages[stage], window)
+    descriptions = type(layer(choice)).stage_descriptions()
+    views = {"stages": [{"name": name, "description": descriptions.get(name, "")} for name in stages],
+             "picture": {"row_title": shown.row_title,
+                         "row_labels": list(shown.row_labels) if shown.row_labels is not None else None}}
+    scrub.show(control, key, values, current, range_key, compute_frame, current_frame, views, fallback)
+    value_range = (value_ranges or {}).get(stage)
+    st.caption(show.plain(
+        f"Move {control} to redraw every stage at once: the boxes show each stage's shape, weight count and the "
+        "chosen window (rows against time steps; red above zero, blue below), and the large picture the chosen "
+        "stage. " + heatmap_caption(shown.row_title, "time step", value_range, shown.note) + " "
+        + histogram_caption()))
+    if interactive:
+        _interactive_chart(stages, window, stage, shown, value_range)
 
 
 def input_output_section(stages: dict[str, np.ndarray], current: data.Current, window: int, training: bool,

@@ -1,0 +1,118 @@
+"""Streamlit glue of the scrub control: a range input and the views it changes, redrawn in the browser.
+
+`value()` gives the control's value before the page builds its layer (from the session, else the link,
+else the default; a value out of range falls back as the sliders' do); `show()` draws the component with
+the frames ready so far (see `explorer.scrub`) and, while the rest of the range is filled in the
+background, redraws itself every fraction of a second with what is ready. On release the browser hands the
+value back (`setStateValue`); a callback writes it into the session before the page runs again, and the
+link follows. A component that cannot be drawn falls back to the plain slider with one sentence.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+from explorer import scrub as frames
+from explorer.ui import controls, state
+
+_FOLDER = Path(__file__).parent
+FILL_SECONDS = 0.4
+"""How often a page whose range is still being filled is sent the frames ready so far."""
+
+
+@functools.cache
+def _component():
+    return st.components.v2.component(
+        "kflayers_scrub", css=(_FOLDER / "scrub.css").read_text(), js=(_FOLDER / "scrub.js").read_text())
+
+
+@functools.cache
+def _colours() -> dict[str, list[str]]:
+    return {"diverging": frames.colour_table(), "sequential": frames.colour_table((0.0, 1.0))}
+
+
+def label(value: Any) -> str:
+    """How a value is named in the browser: in frames, in the value label and in `data-shown-value`."""
+    return str(value)
+
+
+def value(key: str, values: Sequence, default: Any) -> Any:
+    """The control's value for this run; one from a link that is not among `values` falls back to `default`."""
+    values = list(values)
+    state.ensure(key, default, lambda v: type(v) is type(default) and v in values)
+    state.share(key)
+    return st.session_state[key]
+
+
+def _released(key: str, component_key: str, values: tuple) -> None:
+    """The browser let go of the control: its value becomes the setting (before the page runs again)."""
+    shown = st.session_state.get(component_key)
+    released = shown.get("value") if hasattr(shown, "get") else None
+    by_label = {label(v): v for v in values}
+    if released in by_label:
+        st.session_state[key] = by_label[released]
+
+
+def payload(control: str, values: Sequence, current: Any, range_key: tuple, ready: dict, views: dict,
+            error: str | None = None) -> dict:
+    """What the browser receives: the range, the value Python holds, the frames ready so far, how to draw them.
+
+    Args:
+        views: what the component draws besides the input ("stages", "picture", "band"; see `scrub.js`).
+    """
+    return {"control": control, "labels": [label(v) for v in values], "value": label(current),
+            "range_id": hashlib.sha1(repr(range_key).encode()).hexdigest()[:16],
+            "frames": {label(v): frame for v, frame in ready.items()}, "colours": _colours(), "error": error,
+            **views}
+
+
+def show(control: str, key: str, values: Sequence, current: Any, range_key: tuple,
+         compute_frame: Callable[[Any], dict], current_frame: dict, views: dict, fallback: Callable[[], Any]) -> None:
+    """The scrub component, filled in behind: the current frame at once, the rest of the range as it is ready.
+
+    Args:
+        control: the control's name (its label and `data-control`).
+        key: the setting it changes.
+        values: the control's values, in order.
+        current: the value this run was drawn for; `current_frame` is its frame.
+        range_key: everything but the control that decides the frames (the cache key, shared by sessions).
+        compute_frame: value -> frame, run on the background worker (no Streamlit calls in it).
+        fallback: draws the plain slider, should the component fail.
+    """
+    values = tuple(values)
+    ready = frames.FILLS.request(range_key, values, current, compute_frame, current_frame)
+    arguments = (control, key, values, current, range_key, compute_frame, views, fallback)
+    if len(ready) < len(values) and frames.FILLS.status(range_key)[2] is None:
+        _filling(*arguments)
+    else:
+        _draw(*arguments, ready)
+
+
+@st.fragment(run_every=FILL_SECONDS)
+def _filling(control, key, values, current, range_key, compute_frame, views, fallback) -> None:
+    ready = frames.FILLS.request(range_key, values, current, compute_frame)
+    _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready)
+    done, total, error = frames.FILLS.status(range_key)
+    if (done == total or error) and st.session_state.get(f"_kf_filling_{key}"):
+        # Complete: one last full run draws the component without this timer.
+        st.session_state[f"_kf_filling_{key}"] = False
+        st.rerun(scope="app")
+    st.session_state[f"_kf_filling_{key}"] = True
+
+
+def _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready) -> None:
+    error = frames.FILLS.status(range_key)[2]
+    component_key = f"{key}_scrub"
+    try:
+        _component()(key=component_key, data=payload(control, values, current, range_key, ready, views, error),
+                     default={"value": label(current)},
+                     on_value_change=functools.partial(_released, key, component_key, values))
+    except Exception as failure:  # noqa: BLE001  (the page never shows a traceback; the slider stands in)
+        fallback()
+        st.caption(f"The scrub control could not be drawn ({type(failure).__name__}), so {control} is a plain "
+                   f"slider here: the page redraws when you let go.")
