@@ -82,6 +82,7 @@ EMBEDDING = "Token_and_Positional_Embedding"
 STEP_GOAL = 0.5
 DRAG_VALUES, DRAG_SECONDS, DRAG_GOAL = 30, 1.0, 0.9
 FILL_NEAREST, FILL_NEAREST_GOAL_MS, FILL_ALL_GOAL_MS = 16, 1000.0, 10_000.0
+FILL_BUDGET_BYTES = 2e6  # issue 18: the browser receives at most 2 MB per scrub range
 FILL_START = 128  # in the middle of ff_dim's range, so its nearest values lie on both sides
 FILL_TIMEOUT_S = 120.0
 LONG_FRAME_MS = 50
@@ -101,7 +102,7 @@ st.write(f"The slider is at {value}.")
 '''
 SCRUB = "[data-testid='kf-scrub'][data-control='{}']"
 PROBE = """(() => {
-  const kf = window.__kf = {inputs: [], releases: [], messages: 0, lastMessage: 0, lastChange: 0, closed: 0,
+  const kf = window.__kf = {inputs: [], releases: [], messages: 0, bytes: 0, lastMessage: 0, lastChange: 0, closed: 0,
                             expect: null, seenAt: null, scrubs: {}, longFrames: [], drag: null};
   for (const kind of ['keydown', 'pointerdown']) {
     document.addEventListener(kind, () => kf.inputs.push(performance.now()), true);
@@ -109,18 +110,15 @@ PROBE = """(() => {
   for (const kind of ['keyup', 'pointerup']) {
     document.addEventListener(kind, () => kf.releases.push(performance.now()), true);
   }
-  // Every value a recorded drag passes: the scrub's input event, seen from outside its shadow root.
-  document.addEventListener('input', event => {
-    const input = event.composedPath()[0];
-    if (kf.drag && kf.drag.recording && input.getAttribute && input.getAttribute('aria-label') === kf.drag.control) {
-      kf.drag.passed.push([performance.now(), Number(input.value)]);
-    }
-  }, true);
   const NativeWebSocket = window.WebSocket;
   window.WebSocket = class extends NativeWebSocket {
     constructor(...args) {
       super(...args);
-      this.addEventListener('message', () => { kf.messages += 1; kf.lastMessage = performance.now(); });
+      this.addEventListener('message', event => {
+        kf.messages += 1;
+        kf.lastMessage = performance.now();
+        kf.bytes += event.data.byteLength ?? event.data.size ?? event.data.length ?? 0;
+      });
       this.addEventListener('close', () => { kf.closed += 1; });
     }
   };
@@ -142,7 +140,12 @@ PROBE = """(() => {
   // Playwright's locators enter open shadow roots; document.querySelector does not, this does.
   kf.query = selector => [document, ...roots].flatMap(root => [...root.querySelectorAll(selector)]);
   const scrubSelector = control => `[data-testid="kf-scrub"][data-control="${control}"]`;
-  const lastNumber = text => { const all = text.match(/\\d+/g); return all ? Number(all.at(-1)) : null; };
+  const lastNumber = text => {
+    const all = text.match(/-?[\\d.]+(?:e[-+]?\\d+)?/g);
+    return all ? Number(all.at(-1)) : null;
+  };
+  // The value under the hand, as the scrub labels it (its range input's own value may be an index).
+  kf.valueUnderHand = box => lastNumber(box.querySelector('.kf-scrub-value')?.textContent ?? '');
   const close = (a, b) => Math.abs(a - b) < 1e-9;
   // The value a scrub shows: the one it says it drew, if drawn, and if its `stage` box (given) has that value
   // as its shape's last axis; null while computing; NaN when the box disagrees with the label.
@@ -188,16 +191,13 @@ PROBE = """(() => {
     // Looked for at every frame while awaited (idle pages side by side cost nothing otherwise).
     if (kf.expect !== null && kf.seenAt === null && main && seen(kf.expect, main)) kf.seenAt = performance.now();
     for (const box of kf.query('[data-testid="kf-scrub"]')) {
-      const input = box.querySelector('input[type=range]');
       const log = kf.scrubs[box.dataset.control] ??= {
-        appeared: performance.now(), start: input ? Number(input.value) : null, total: Number(box.dataset.total),
-        min: input ? Number(input.min) : null, max: input ? Number(input.max) : null,
-        step: input ? Number(input.step || 1) : null, ready: [], last: null};
+        appeared: performance.now(), start: kf.valueUnderHand(box), bytes: kf.bytes, ready: [], last: null};
       log.total = Number(box.dataset.total);
       const ready = box.dataset.readyValues ?? '';
       if (ready !== log.last) {
         log.last = ready;
-        log.ready.push([performance.now(), ready]);
+        log.ready.push([performance.now(), ready, kf.bytes]);
       }
     }
     const drag = kf.drag;
@@ -226,8 +226,21 @@ SETTLED = """([idle, quiet]) => {
 READING = """() => ({input: window.__kf.inputs.at(-1) ?? null, release: window.__kf.releases.at(-1) ?? null,
   seen: window.__kf.seenAt, last: window.__kf.lastChange, closed: window.__kf.closed,
   epoch: performance.timeOrigin + window.__kf.lastChange})"""
+# Every value the input passes, as the scrub labels it once its own input listener has run (this one is added
+# after it, on the same input, so it runs after it).
 RECORD_DRAG = """([control, stage]) => {
-  window.__kf.drag = {control: control, stage: stage, passed: [], drawn: [], mismatched: 0, recording: true};
+  const kf = window.__kf, selector = `[data-testid="kf-scrub"][data-control="${control}"]`;
+  kf.drag = {control: control, stage: stage, passed: [], drawn: [], mismatched: 0, recording: true};
+  const box = kf.query(selector)[0], input = box.querySelector('input[type=range]');
+  if (!input.kfRecorded) {
+    input.kfRecorded = true;
+    input.addEventListener('input', () => {
+      const drag = kf.drag;
+      if (drag && drag.recording && drag.control === control) {
+        drag.passed.push([performance.now(), kf.valueUnderHand(kf.query(selector)[0])]);
+      }
+    });
+  }
 }"""
 STOP_DRAG = """() => Object.assign(window.__kf.drag, {recording: false})"""
 SCRUB_LOG = """control => ({log: window.__kf.scrubs[control] ?? null, longFrames: window.__kf.longFrames,
@@ -333,10 +346,24 @@ def range_input(page, label: str):
     return page.get_by_role("group", name=label, exact=True).get_by_role("slider")
 
 
-def scrub_values(log: dict) -> list[float]:
-    """Every value of a scrub's range, from its input's min, max and step."""
-    count = round((log["max"] - log["min"]) / log["step"]) + 1
-    return [round(log["min"] + index * log["step"], 9) for index in range(count)]
+def scrub_values(log: dict) -> set[float]:
+    """Every value of a scrub's range: its longest list of received values (the whole range once complete,
+    else the values received so far, which surround the start as the range fills nearest first)."""
+    return max((ready_values(ready) for _, ready, _ in log["ready"]), key=len, default=set())
+
+
+def last_number(text: str) -> float:
+    numbers = re.findall(r"-?[\d.]+(?:e[-+]?\d+)?", text)
+    if not numbers:
+        raise MoveFailed(f"no number in {text!r}")
+    return float(numbers[-1])
+
+
+def current_value(page, label: str) -> float:
+    """The control's value: as a scrub labels it (`.kf-scrub-value`), or a slider's own."""
+    if is_scrub(page, label):
+        return last_number(page.locator(f"{SCRUB.format(label)} .kf-scrub-value").text_content())
+    return float(range_input(page, label).input_value())
 
 
 def wait_range_ready(page, label: str, timeout_s: float = FILL_TIMEOUT_S) -> bool:
@@ -369,16 +396,19 @@ class SliderStep:
     stage: str | None = None
     """For a scrub: the pipeline box whose shape must end in the new value (else the scrub's drawn value is
     looked for)."""
+    unit: float = 1
+    """For a scrub: the step between its values (its input may count indices)."""
 
     def slider(self, page):
         return range_input(page, self.label)
 
     def expected(self, page) -> dict | None:
+        if is_scrub(page, self.label):
+            return {"control": self.label, "value": round(current_value(page, self.label) + self.unit, 9),
+                    "stage": self.stage}
         slider = self.slider(page)
         old = float(slider.input_value())
         new = round(old + float(slider.get_attribute("step") or 1), 9)
-        if is_scrub(page, self.label):
-            return {"control": self.label, "value": new, "stage": self.stage}
         if self.shows is None:
             return None
         # A chart can still be filling in its text after a second of quiet on a loaded machine: give it time.
@@ -511,7 +541,7 @@ def open_control(browser, urls: dict[str, str], control: Control) -> Session:
 
 def check_ff_dim_start(session: Session, start: int) -> None:
     """The link's ff_dim must have been taken up, or sessions would share values (and caches)."""
-    value = int(float(range_input(session.page, "ff_dim").input_value()))
+    value = int(current_value(session.page, "ff_dim"))
     if value != start:
         raise MoveFailed(f"{session.url} opened at ff_dim {value}, not at the link's {start}")
 
@@ -658,21 +688,27 @@ class Fill:
     longest_frame_ms: float
     """Longest gap between animation frames from the first render to the whole range received (or timeout)."""
     already_ready: int
-    """Values the scrub had at its first render (beyond the current one, a sign of a warm cache)."""
+    """Values the scrub had at its first render besides the current one (all the nearest: a warm cache)."""
+    received_bytes: float
+    """What the page received over its websocket from the first render to the whole range (or timeout)."""
 
 
-def fill_times(log: dict, nearest: int) -> tuple[float | None, float | None]:
+def fill_times(log: dict, nearest: int) -> tuple[float | None, float | None, float]:
+    """(ms to the `nearest` values nearest the start, ms to the whole range, bytes received meanwhile) from the
+    scrub's first render; a time is None until it is reached, the bytes count until the whole range or now."""
     values = scrub_values(log)
     start = round(log["start"], 9)
     near = set(sorted((v for v in values if v != start), key=lambda v: (abs(v - start), v))[:nearest])
     nearest_at = all_at = None
-    for at, ready in log["ready"]:
+    received = log["ready"][-1][2] - log["bytes"] if log["ready"] else 0
+    for at, ready, bytes_so_far in log["ready"]:
         have = ready_values(ready)
         if nearest_at is None and near <= have:
             nearest_at = at - log["appeared"]
-        if all_at is None and len(have) >= log["total"]:
-            all_at = at - log["appeared"]
-    return nearest_at, all_at
+        if len(have) >= log["total"]:
+            all_at, received = at - log["appeared"], bytes_so_far - log["bytes"]
+            break
+    return nearest_at, all_at, received
 
 
 def measure_fill(browser, url: str, label: str, stage: str | None) -> Fill | None:
@@ -691,7 +727,7 @@ def measure_fill(browser, url: str, label: str, stage: str | None) -> Fill | Non
         step, stepped = None, False
         deadline = time.monotonic() + FILL_TIMEOUT_S
         while time.monotonic() < deadline:
-            nearest_ms, all_ms = fill_times(page.evaluate(SCRUB_LOG, label)["log"], FILL_NEAREST)
+            nearest_ms, all_ms, _ = fill_times(page.evaluate(SCRUB_LOG, label)["log"], FILL_NEAREST)
             if all_ms is not None:
                 break
             if nearest_ms is not None and not stepped:  # the rest is still coming: is the page responsive?
@@ -699,12 +735,12 @@ def measure_fill(browser, url: str, label: str, stage: str | None) -> Fill | Non
             time.sleep(POLL_S * 2)
         state = page.evaluate(SCRUB_LOG, label)
         log = state["log"]
-        nearest_ms, all_ms = fill_times(log, FILL_NEAREST)
+        nearest_ms, all_ms, received = fill_times(log, FILL_NEAREST)
         end = log["appeared"] + all_ms if all_ms is not None else state["now"]
         gaps = [gap for at, gap in state["longFrames"] if log["appeared"] <= at <= end]
         first = ready_values(log["ready"][0][1]) if log["ready"] else set()
         return Fill(nearest_ms, all_ms, log["total"], step, max(gaps, default=0.0),
-                    len(first - {round(log["start"], 9)}))
+                    len(first - {round(log["start"], 9)}), received)
     finally:
         session.close()
 
@@ -813,10 +849,10 @@ def controls() -> list[Control]:
         Control("ff_dim (Feature & Temporal Mixing)", ff_dim_path(70), SliderStep("ff_dim", shape_text, "dense_1"),
                 settled_goal=9.07, first_change_goal=1.5),
         Control("flavour (Feature Mixers)", "Feature_Mixers", NextOption("flavour"), settled_goal=3.0,
-                prepare=SliderStep("dropout")),
+                prepare=SliderStep("dropout", unit=0.05)),
         Control("d_model (Token & Positional Embedding)", EMBEDDING, SliderStep("d_model", shape_text),
                 settled_goal=10.76),
-        Control("dropout, Dropout tab open (Feature & Temporal Mixing)", MIXING, SliderStep("dropout"),
+        Control("dropout, Dropout tab open (Feature & Temporal Mixing)", MIXING, SliderStep("dropout", unit=0.05),
                 settled_goal=18.35, tab="Dropout"),
         Control("a bare page redrawing one plotly heatmap (no goal)", "", SliderStep("value"), server="heatmap"),
     ]
@@ -904,8 +940,12 @@ def rows_for_fills(fills: list[Fill], trivial_round_trip: float) -> list[Row]:
                      ms(step), f"{ms(trivial_round_trip)} (round trip)", step / trivial_round_trip, Goal(STEP_GOAL)))
     rows.append(("fill: ff_dim, longest gap between animation frames during the fill (no goal)",
                  ms(max(f.longest_frame_ms for f in fills)), "", None, None))
+    received = statistics.median(f.received_bytes for f in fills)
+    rows.append(("fill: ff_dim, bytes the page received from first render to the whole range",
+                 f"{received / 1e6:.1f} MB", f"{FILL_BUDGET_BYTES / 1e6:g} MB (budget per range)",
+                 received / FILL_BUDGET_BYTES, Goal(1.0)))
     warm = max(f.already_ready for f in fills)
-    if warm:
+    if warm >= FILL_NEAREST:
         rows.append(("fill: values already there at the first render (a warm cache: the fill was not fresh)",
                      str(warm), "", None, None))
     return rows
