@@ -86,6 +86,7 @@ FILL_BUDGET_BYTES = 2e6  # issue 18: the browser receives at most 2 MB per scrub
 FILL_START = 128  # in the middle of ff_dim's range, so its nearest values lie on both sides
 FILL_TIMEOUT_S = 120.0
 LONG_FRAME_MS = 50
+SCREENSHOT_VIEWPORT = {"width": 1400, "height": 1250}  # the scrub, its pipeline and the whole picture
 THUMB_PX = 16  # Chromium's range thumb: the track a drag maps to values is the input's width less this
 TRIVIAL_APP = '''import streamlit as st
 
@@ -213,7 +214,7 @@ PROBE = """(() => {
   requestAnimationFrame(frame);
 })();""".replace("LONG_FRAME_MS", str(LONG_FRAME_MS))
 ARM = """expect => Object.assign(window.__kf, {inputs: [], releases: [], messages: 0, closed: 0, expect: expect,
-                                        seenAt: null})"""
+                                        seenAt: null, armedBytes: window.__kf.bytes})"""
 # A lost connection ends the wait at once: the reading that follows reports it.
 SETTLED = """([idle, quiet]) => {
   const kf = window.__kf, main = document.querySelector("[data-testid='stMain']");
@@ -225,6 +226,7 @@ SETTLED = """([idle, quiet]) => {
 }"""
 READING = """() => ({input: window.__kf.inputs.at(-1) ?? null, release: window.__kf.releases.at(-1) ?? null,
   seen: window.__kf.seenAt, last: window.__kf.lastChange, closed: window.__kf.closed,
+  bytes: window.__kf.bytes - (window.__kf.armedBytes ?? 0),
   epoch: performance.timeOrigin + window.__kf.lastChange})"""
 # Every value the input passes, as the scrub labels it once its own input listener has run (this one is added
 # after it, on the same input, so it runs after it).
@@ -266,6 +268,8 @@ class Move:
     settled_ms: float
     scrub: bool = False
     """Whether the control moved was a scrub (else Streamlit's own widget)."""
+    received_bytes: float = 0
+    """What the page received over its websocket from the move until it settled."""
 
 
 def main_text(page) -> str:
@@ -501,7 +505,7 @@ def timed(reading: dict, expects_value: bool, scrub: bool = False) -> Move:
     if reading["input"] is None or reading["last"] <= reading["input"]:
         raise MoveFailed("the move made no input or changed nothing in the page")
     first = reading["seen"] - reading["input"] if expects_value else None
-    return Move(first, reading["last"] - reading["input"], scrub)
+    return Move(first, reading["last"] - reading["input"], scrub, reading["bytes"])
 
 
 @dataclass
@@ -896,6 +900,11 @@ def rows_for_controls(measured: dict[str, tuple[list[Move], list[Move]]]) -> lis
         kind = "settled after release" if scrub else "settled"
         rows.append((f"{kind}: {control.name}", ms(settled), ms(trivial_settled), settled / trivial_settled,
                      control.settled_goal and Goal(control.settled_goal)))
+        if scrub:
+            received = statistics.median(m.received_bytes for m in app)
+            trivial_received = statistics.median(m.received_bytes for m in trivial)
+            rows.append((f"received per step, until settled (no goal): {control.name}", f"{received / 1e3:.0f} kB",
+                         f"{trivial_received / 1e3:.1f} kB", received / trivial_received, None))
     return rows
 
 
@@ -999,6 +1008,8 @@ def take_screenshots(browser, url: str, folder: Path) -> list[Path]:
             if not is_scrub(session.page, scrub.label):
                 continue
             wait_range_ready(session.page, scrub.label)
+            session.page.set_viewport_size(SCREENSHOT_VIEWPORT)
+            wait_settled([session])
             path = folder / f"scrub_{scrub.label}_mid_drag.png"
             drag(session.page, scrub.label, scrub.stage, midway=lambda: session.page.screenshot(path=str(path)))
             taken.append(path)
@@ -1009,6 +1020,7 @@ def take_screenshots(browser, url: str, folder: Path) -> list[Path]:
     session = Session(browser, f"{url}/{ff_dim_path(40)}&mix_window=15&mix_activation=tanh")
     try:
         page = session.page
+        page.set_viewport_size(SCREENSHOT_VIEWPORT)
         page.locator(f"{SCRUB.format('ff_dim')}[data-state='ready']").wait_for()
         path = folder / "scrub_ff_dim_computing.png"
 
