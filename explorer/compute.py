@@ -93,6 +93,18 @@ def _seeded_build(class_name: str, config: dict[str, Any], input_shape, seed: in
     return layer
 
 
+def with_config(layer: StagedLayer, changes: dict[str, Any], input_shape) -> StagedLayer:
+    """A copy of a built layer with some constructor arguments changed and the same weights (trained weights
+    at another dropout rate, say); the arguments changed must not change the weights' shapes."""
+    copy = type(layer).from_config({**layer.get_config(), **changes})
+    copy.build(input_shape)
+    if [tuple(v.shape) for v in copy.weights] != [tuple(v.shape) for v in layer.weights]:
+        raise ValueError(f"changing {sorted(changes)} changes the layer's weights; it cannot keep them.")
+    for target, source in zip(copy.weights, layer.weights):
+        target.assign(keras.ops.convert_to_numpy(source))
+    return copy
+
+
 def _hashable_shape(shape):
     return tuple(_hashable_shape(s) for s in shape) if isinstance(shape, list) else tuple(shape)
 

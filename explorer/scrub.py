@@ -19,6 +19,7 @@ import collections
 import dataclasses
 import threading
 import time
+import zlib
 from typing import Callable, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ from explorer import compute
 from explorer.figures.pictures import THUMBNAIL_HEIGHT, THUMBNAIL_MAX_WIDTH, value_colours
 from explorer.figures.stages import histogram_shares, symmetric_limit
 
-LEVELS = 256
+LEVELS = 64
 """Colour levels of a quantised picture: one byte per cell."""
 
 
@@ -67,14 +68,18 @@ def _picture(values: np.ndarray, value_range, max_rows: int | None = None, max_c
         levels = levels[_nearest_indices(levels.shape[0], max_rows)]
     if max_columns and levels.shape[1] > max_columns:
         levels = levels[:, _nearest_indices(levels.shape[1], max_columns)]
-    return {"rows": int(levels.shape[0]), "columns": int(levels.shape[1]), "low": low, "high": high,
+    # Compressed: a range's frames then fit the browser's budget (see `tests/test_scrub.py`).
+    packed = zlib.compress(np.ascontiguousarray(levels).tobytes(), 6)
+    # The ends are shown to 3 significant digits; 7 keep them exact to float32.
+    return {"rows": int(levels.shape[0]), "columns": int(levels.shape[1]),
+            "low": float(f"{low:.7g}"), "high": float(f"{high:.7g}"),
             "scale": "diverging" if value_range is None else "sequential",
-            "levels": base64.b64encode(np.ascontiguousarray(levels).tobytes()).decode("ascii")}
+            "levels": base64.b64encode(packed).decode("ascii")}
 
 
 def decoded(picture: dict) -> np.ndarray:
     """The (rows, columns) uint8 levels of a picture made by this module (what the browser decodes)."""
-    raw = np.frombuffer(base64.b64decode(picture["levels"]), dtype=np.uint8)
+    raw = np.frombuffer(zlib.decompress(base64.b64decode(picture["levels"])), dtype=np.uint8)
     return raw.reshape(picture["rows"], picture["columns"])
 
 
@@ -105,19 +110,40 @@ def stages_frame(layer, stages: dict[str, np.ndarray], spec: StageFrameSpec) -> 
     ranges = dict(spec.value_ranges)
     rows = compute.pipeline(layer, stages)
     boxes = []
-    for name, shape, params in zip(rows.names, rows.shapes, rows.params):
-        values = spec.view(name, stages[name], spec.window).values
-        width = min(THUMBNAIL_MAX_WIDTH, max(values.shape[0], 24))
-        boxes.append({"name": name, "shape": list(shape), "params": params,
-                      "thumbnail": _picture(values, ranges.get(name), THUMBNAIL_HEIGHT, width)})
     stage = spec.stage if spec.stage in stages else rows.names[-1]
+    for name, shape, params in zip(rows.names, rows.shapes, rows.params):
+        # The chosen stage's thumbnail is its picture, sampled down in the browser exactly as here.
+        thumbnail = None if name == stage else _picture(spec.view(name, stages[name], spec.window).values,
+                                                         ranges.get(name), THUMBNAIL_HEIGHT, THUMBNAIL_MAX_WIDTH)
+        boxes.append({"name": name, "shape": list(shape), "params": params, "thumbnail": thumbnail})
     shown = spec.view(stage, stages[stage], spec.window)
     window_values = stages[stage][min(spec.window, stages[stage].shape[0] - 1)]
     edges, batch_share, window_share = histogram_shares(window_values, stages[stage])
     picture = _picture(shown.values, ranges.get(stage))
+    # Shares as counts over sizes: exact, and a few digits each.
     picture.update(stage=stage, edges=[float(edges[0]), float(edges[-1])],
-                   batch_share=[float(v) for v in batch_share], window_share=[float(v) for v in window_share])
+                   batch_counts=_counts(batch_share, stages[stage].size), batch_size=int(stages[stage].size),
+                   window_counts=_counts(window_share, window_values.size), window_size=int(window_values.size))
     return {"boxes": boxes, "picture": picture}
+
+
+def stages_frame_at(built, inputs, training: bool, seed: int, spec: StageFrameSpec,
+                    call_kwargs: dict | None = None) -> dict:
+    """The frame of layer `built` (made at one value of the control), traced on the page's whole batch."""
+    return stages_frame(built, compute.trace_arrays(built, inputs, training, seed, **(call_kwargs or {})), spec)
+
+
+def band_frame_at(built, inputs, seed: int, samples: int, pick: Callable[[np.ndarray], np.ndarray],
+                  call_kwargs: dict | None = None) -> dict:
+    """The Monte Carlo band of layer `built`: `samples` seeded passes, as the Dropout tab runs them."""
+    call_kwargs = call_kwargs or {}
+    summary = compute.dropout_summary(built, inputs, samples, seed, **call_kwargs)
+    inference = list(compute.trace_arrays(built, inputs, False, seed, **call_kwargs).values())[-1]
+    return band_frame(summary, inference, pick)
+
+
+def _counts(shares: np.ndarray, size: int) -> list[int]:
+    return [int(round(share * max(1, size))) for share in shares]
 
 
 def band_frame(summary: compute.DropoutSummary, inference: np.ndarray,

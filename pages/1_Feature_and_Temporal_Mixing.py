@@ -18,6 +18,8 @@ FF_DIMS = list(range(1, compute.NESTED_SIZES["FeatureMixing"][1] + 1))
 FF_DIM_HELP = ("Hidden units of the MLP across series: every time step's series vector is projected to ff_dim units "
                "and back. The weights are nested: one more unit keeps every weight the smaller layer had, so a "
                "move by one changes the picture by one unit's share.")
+DROPOUTS = [round(0.05 * step, 2) for step in range(19)]
+DROPOUT_HELP = "Rate of the dropout after each Dense layer; active in training mode only."
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "swish", "linear")
 n_series, input_size = current.batch.shape[2], current.batch.shape[1]
 
@@ -41,9 +43,9 @@ with st.sidebar:
             else:
                 st.caption(f"ff_dim = {config['ff_dim']}: trained weights were trained at this size, so it stays "
                            "fixed; switch Weights to Fresh to move it.")
-        config["dropout"] = controls.slider(
-            "dropout", "mix_dropout", 0.0, 0.9, 0.1, 0.05,
-            help="Rate of the dropout after each Dense layer; active in training mode only.")
+        config["dropout"] = scrub.value("mix_dropout", DROPOUTS, 0.1)
+        st.caption(f"dropout = {config['dropout']}: move it on the Dropout tab, or on the Stages tab in training "
+                   "mode, where the pictures follow the hand.")
         config["activation"] = controls.select(
             "activation", "mix_activation", ACTIVATIONS, "relu",
             help="The keras activation after the first Dense layer.")
@@ -72,10 +74,18 @@ if stages_tab.open:
         def view(stage, array, index):
             return compute.mixing_stage_view(class_name, stage, array, index, current.batch.series)
 
-        if class_name == "FeatureMixing" and choice.weights == "fresh" and not opened:
-            layers.scrub_stages_section(choice, "ff_dim", "mix_ff_dim", FF_DIMS, inputs, stages, window, training,
-                                        view, "mix", fallback=lambda: controls.slider(
-                                            "ff_dim", "mix_ff_dim", 1, FF_DIMS[-1], 64, 1, help=FF_DIM_HELP))
+        scrubbed = [] if opened else (["ff_dim"] if class_name == "FeatureMixing" and choice.weights == "fresh"
+                                      else []) + (["dropout"] if training else [])
+        if scrubbed:
+            control = controls.select(
+                "Move", "mix_scrub", scrubbed, scrubbed[0], radio=True,
+                help="Which setting the control beside the pipeline moves; every stage follows it as it moves. "
+                     "dropout changes the stages in training mode only.") if len(scrubbed) > 1 else scrubbed[0]
+            key, values, default, help = {"ff_dim": ("mix_ff_dim", FF_DIMS, 64, FF_DIM_HELP),
+                                          "dropout": ("mix_dropout", DROPOUTS, 0.1, DROPOUT_HELP)}[control]
+            layers.scrub_stages_section(choice, control, key, values, inputs, stages, window, training, view, "mix",
+                                        fallback=lambda: controls.slider(control, key, values[0], values[-1], default,
+                                                                         values[1] - values[0], help=help))
         else:
             layers.pipeline_section(choice, stages, window, view=view)
             layers.activations_section(choice, stages, window, view, "mix")
@@ -85,8 +95,16 @@ if io_tab.open:
 if probes_tab.open:
     with probes_tab:
         column = layers.series_select("Series for the dropout band", current, "mix_band_series")
-        layers.probes_section(choice, inputs, window, lambda output: output[window, :, column],
-                              current.batch.series[column])
+        def band(output):
+            return output[window, :, column]
+
+        if opened:
+            layers.probes_section(choice, inputs, window, band, current.batch.series[column])
+        else:
+            layers.scrub_probes_section(choice, "mix_dropout", DROPOUTS, inputs, window, band,
+                                        current.batch.series[column], pick_key=(window, column),
+                                        fallback=lambda: controls.slider("dropout", "mix_dropout", 0.0, 0.9, 0.1,
+                                                                         0.05, help=DROPOUT_HELP))
 if impact_tab.open:
     with impact_tab:
         layers.impact_section(

@@ -9,13 +9,16 @@ current = page.data_sidebar()
 
 from explorer import compute, figures  # noqa: E402  (TensorFlow loads after the sidebar is drawn)
 from kflayers.layers.token_embedding import PADDINGS  # noqa: E402
-from explorer.ui import layers, model  # noqa: E402
+from explorer.ui import layers, model, scrub  # noqa: E402
 
 # A TokenEmbedding opened from your model replaces the page's own; its inputs stand in for the batch.
 opened = model.opened("emb", current, layers.as_is)
 if opened:
     current = opened.current
 n_windows, input_size, n_series = current.batch.shape
+D_MODELS = list(range(1, compute.NESTED_SIZES["TokenEmbedding"][1] + 1))
+D_MODEL_HELP = ("Embedding channels per time step (the convolution's filters). The weights are nested: one more "
+                "channel keeps every filter the smaller layer had.")
 
 with st.sidebar:
     st.header("TokenEmbedding")
@@ -26,9 +29,12 @@ with st.sidebar:
         model.panel(opened)
     else:
         weights = layers.weights_control("emb_weights")
-        d_model = controls.slider("d_model", "emb_d_model", 1, compute.NESTED_SIZES["TokenEmbedding"][1], 16, 1,
-                                  help="Embedding channels per time step (the convolution's filters). The weights "
-                                       "are nested: one more channel keeps every filter the smaller layer had.")
+        d_model = scrub.value("emb_d_model", D_MODELS, 16)
+        if weights == "fresh":
+            st.caption(f"d_model = {d_model}: move it on the Stages tab, where every stage follows the hand.")
+        else:
+            st.caption(f"d_model = {d_model}: trained weights were trained at this size, so it stays fixed; switch "
+                       "Weights to Fresh to move it.")
         kernel_size = controls.slider("kernel_size", "emb_kernel_size", 1, 15, 3, 1,
                                       help="Time steps each filter looks at around the output step.")
         padding = controls.select("padding", "emb_padding", PADDINGS, "circular",
@@ -69,8 +75,13 @@ if stages_tab.open:
         def view(stage, array, index):
             return compute.embedding_stage_view(stage, array, index, current.batch.series, left_pad)
 
-        layers.pipeline_section(token, stages, window, title="Pipeline of TokenEmbedding", view=view)
-        layers.activations_section(token, stages, window, view, "emb")
+        if token.weights == "fresh" and not opened:
+            layers.scrub_stages_section(token, "d_model", "emb_d_model", D_MODELS, inputs, stages, window, training,
+                                        view, "emb", fallback=lambda: controls.slider(
+                                            "d_model", "emb_d_model", 1, D_MODELS[-1], 16, 1, help=D_MODEL_HELP))
+        else:
+            layers.pipeline_section(token, stages, window, title="Pipeline of TokenEmbedding", view=view)
+            layers.activations_section(token, stages, window, view, "emb")
 if embedding_tab.open:
     with embedding_tab:
         output_stage = list(stages)[-1]

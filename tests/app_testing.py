@@ -64,3 +64,19 @@ def html_pictures(body: str) -> list[np.ndarray]:
     """The PNG pictures inlined in a piece of the app's HTML, as (height, width, 3) RGB arrays, in order."""
     encoded = re.findall(r'src="data:image/png;base64,([^"]+)"', body)
     return [np.asarray(Image.open(BytesIO(base64.b64decode(png))).convert("RGB")) for png in encoded]
+
+
+def scrub_payload(at: AppTest, control: str) -> dict:
+    """The data the page sent to its scrub component for `control` (AppTest cannot run the component's JS)."""
+    payloads = [json.loads(element.proto.json) for element in at.get("bidi_component")]
+    found = [data for data in payloads if data.get("control") == control]
+    assert found, f"no scrub component for {control}; the page has {[p.get('control') for p in payloads]}"
+    return found[0]
+
+
+def scrub_box_texts(at: AppTest, control: str) -> list[str]:
+    """The scrub component's boxes for the current value as pipeline_texts gives them: name, shape, weights."""
+    data = scrub_payload(at, control)
+    frame = data["frames"][data["value"]]
+    return [f"<b>{box['name']}</b><br>({', '.join(str(d) for d in box['shape'])})<br>"
+            + (f"{box['params']:,} weights" if box["params"] else "no weights") for box in frame["boxes"]]

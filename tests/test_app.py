@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_testing import (US_MACRO_FIRST_SEVEN, html_pictures, open_tab, page_figures, pipeline_texts, plotly_array, run,
-                         tab_figures)
+                         scrub_box_texts, scrub_payload, tab_figures)
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,18 +77,20 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     at = run(_app().switch_page(MIXING))
     assert [tab.label for tab in at.tabs] == [
         "Stages", "Input and output", "Dropout and training vs inference", "Cross-series impact", "Export"]
-    # Only the open tab runs, and its pipeline and activations are HTML pictures: no plotly chart to draw.
+    # Only the open tab runs, and its pipeline and activations are the ff_dim scrub component: no plotly chart.
     assert list(page_figures(at)) == []
-    assert 'data-testid="kf-activations"' in at.get("html")[1].proto.body
+    scrub = scrub_payload(at, "ff_dim")
+    assert scrub["value"] == "64" and scrub["labels"] == [str(v) for v in range(1, 257)]
+    assert scrub["frames"]["64"]["picture"]["stage"] == "residual"
     per_tab = {label: list(open_tab(at, "mix_view", label)) for label in [t.label for t in at.tabs][1:]}
     assert per_tab == {"Input and output": ["input_output"],
-                       "Dropout and training vs inference": ["dropout_band", "by_stage"],
+                       "Dropout and training vs inference": ["by_stage"],  # the band is the dropout scrub
                        "Cross-series impact": ["impact"], "Export": []}
     assert len(at.get("download_button")) == 4  # config, weights, snippet, trace
     assert "kflayers.FeatureMixing(n_series=7, input_size=32, ff_dim=64, dropout=0.1, activation='relu')" \
         in at.code[0].value
     figures = tab_figures(at, "mix_view", ["Cross-series impact", "Stages"])
-    texts = pipeline_texts(at)
+    texts = scrub_box_texts(at, "ff_dim")
     assert [t.split("<br>")[0] for t in texts] == [
         "<b>input</b>", "<b>flatten</b>", "<b>batch_norm</b>", "<b>reshape</b>", "<b>dense_1</b>",
         "<b>activation</b>", "<b>dropout_1</b>", "<b>dense_2</b>", "<b>dropout_2</b>", "<b>residual</b>"]
@@ -97,7 +99,8 @@ def test_mixing_page_by_deep_link_falls_back_to_the_default_sample():
     assert texts[7] == "<b>dense_2</b><br>(16, 32, 7)<br>455 weights"
     assert texts[2] == "<b>batch_norm</b><br>(16, 224)<br>896 weights"
     assert figures["impact"]["data"][0]["x"] == US_MACRO_FIRST_SEVEN
-    assert [s.label for s in at.slider if s.label in ("ff_dim", "dropout")] == ["ff_dim", "dropout"]
+    # ff_dim and dropout are no longer Streamlit sliders: scrub components hold them.
+    assert [s.label for s in at.slider if s.label in ("ff_dim", "dropout")] == []
 
 
 def test_ff_dim_and_dropout_change_what_the_figures_show():
@@ -106,21 +109,26 @@ def test_ff_dim_and_dropout_change_what_the_figures_show():
     run(at)
     tabs = ["Cross-series impact", "Dropout and training vs inference", "Stages"]
     before = tab_figures(at, "mix_view", tabs)
-    at.slider(key="mix_ff_dim").set_value(8)
+    at.session_state["mix_ff_dim"] = 8  # what the component's release hands over
     after_ff = tab_figures(at, "mix_view", tabs)
-    assert pipeline_texts(at)[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
+    assert scrub_box_texts(at, "ff_dim")[4] == "<b>dense_1</b><br>(16, 32, 8)<br>64 weights"
+    assert at.query_params["mix_ff_dim"] == "8"
     assert not np.allclose(plotly_array(after_ff["activations"]["data"][0]["z"]), plotly_array(before["activations"]["data"][0]["z"]))
     assert not np.allclose(plotly_array(after_ff["impact"]["data"][0]["z"]), plotly_array(before["impact"]["data"][0]["z"]))
 
-    at.slider(key="mix_dropout").set_value(0.5)
+    at.session_state["mix_dropout"] = 0.5
+    run(at)
     after_dropout = open_tab(at, "mix_view", "Dropout and training vs inference")
     std_before = plotly_array(after_ff["by_stage"]["data"][0]["y"])
     std_after = plotly_array(after_dropout["by_stage"]["data"][0]["y"])
     # More dropout, more spread at the output; none before the first dropout stage.
     assert std_after[-1] > std_before[-1] > 0
+    band = scrub_payload(at, "dropout")
+    assert band["value"] == "0.5" and band["labels"][:3] == ["0.0", "0.05", "0.1"] and len(band["labels"]) == 19
+    assert np.mean(band["frames"]["0.5"]["band"]["std"]) > 0
     np.testing.assert_allclose(std_after[:6], 0, atol=1e-6)
 
-    at.slider(key="mix_dropout").set_value(0.0)
+    at.session_state["mix_dropout"] = 0.0
     no_dropout = page_figures(run(at))
     np.testing.assert_allclose(plotly_array(no_dropout["by_stage"]["data"][0]["y"]), 0, atol=1e-6)
 
@@ -210,15 +218,15 @@ def test_page_switches_keep_the_data_and_the_layer_settings():
     run(at)
     at.switch_page(MIXING)
     run(at)
-    assert pipeline_texts(at)[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
-    at.slider(key="mix_ff_dim").set_value(12)
+    assert scrub_box_texts(at, "ff_dim")[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    at.session_state["mix_ff_dim"] = 12
     run(at)
     at.switch_page("app.py")
     run(at)
     assert at.slider(key="window").value == 20 and at.selectbox(key="sample").value == "tech_stocks"
     at.switch_page(MIXING)
     run(at)
-    assert at.slider(key="mix_ff_dim").value == 12
+    assert at.session_state["mix_ff_dim"] == 12 and scrub_payload(at, "ff_dim")["value"] == "12"
 
 
 def test_the_address_bar_is_a_link_to_the_same_view():
@@ -226,11 +234,12 @@ def test_the_address_bar_is_a_link_to_the_same_view():
     at.query_params.update({"sample": "tech_stocks", "window": "20", "mix_ff_dim": "8", "mix_dropout": "0.3",
                             "batch": "not a number", "mix_view": "Cross-series impact"})
     run(at.switch_page(MIXING))
-    assert at.slider(key="mix_ff_dim").value == 8 and at.slider(key="mix_dropout").value == pytest.approx(0.3)
+    assert at.session_state["mix_ff_dim"] == 8 and at.session_state["mix_dropout"] == 0.3
     assert list(page_figures(at)) == ["impact"]  # the link opened its tab
     assert at.query_params["mix_view"] == "Cross-series impact"
     open_tab(at, "mix_view", "Stages")
-    assert pipeline_texts(at)[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
+    assert scrub_payload(at, "ff_dim")["value"] == "8"
+    assert scrub_box_texts(at, "ff_dim")[0] == "<b>input</b><br>(16, 20, 6)<br>no weights"
     assert at.query_params["batch"] == "16"  # the unreadable value fell back to the default
     assert at.query_params["mix_ff_dim"] == "8" and at.query_params["window"] == "20"
 
@@ -255,10 +264,12 @@ def test_gated_fusion_page_gate_in_range_and_fixed_gate_keeps_one_side():
 
 def test_embedding_page_follows_d_model_padding_and_shows_the_sinusoid_table():
     at = run(_app().switch_page(EMBEDDING))
-    at.slider(key="emb_d_model").set_value(6)
+    at.session_state["emb_d_model"] = 6  # what the scrub component's release hands over
     at.selectbox(key="emb_padding").set_value("causal")
     figures = tab_figures(at, "emb_view", ["Padding", "Position table", "Learned kernels", "Stages"])
-    assert pipeline_texts(at)[-1].startswith("<b>bias</b><br>(16, 32, 6)")
+    assert scrub_box_texts(at, "d_model")[-1].startswith("<b>bias</b><br>(16, 32, 6)")
+    assert scrub_payload(at, "d_model")["labels"] == [str(v) for v in range(1, 129)]
+    assert at.query_params["emb_d_model"] == "6"
     padding = figures["padding"]["data"][2]  # the padded steps: two zeros before the window (kernel_size 3)
     assert list(plotly_array(padding["x"])) == [-2, -1] and list(plotly_array(padding["y"])) == [0, 0]
     table = plotly_array(figures["position_table"]["data"][0]["z"])  # (d_model, time)

@@ -59,7 +59,18 @@ def _wait_until_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
 
 
+SCRUBS = ("ff_dim", "dropout", "d_model")
+"""Controls drawn as scrub components on some pages (their range input sits in the component's shadow root)."""
+
+
+def _scrub(page, control: str):
+    return page.locator(f'[data-testid="kf-scrub"][data-control="{control}"]')
+
+
 def _slider(page, label: str):
+    scrub = _scrub(page, label)
+    if scrub.count():
+        return scrub.locator(f'input[type=range][aria-label="{label}"]')
     return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
 
 
@@ -113,7 +124,9 @@ def test_page_by_deep_link_renders_and_follows_a_slider(server, browser, path, n
         after = handle.input_value()
         assert float(after) > float(before)
         page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
-        if moved_text:  # drawn by the browser just after the run ends
+        if moved_text and _scrub(page, slider).count():  # drawn in the component's shadow root
+            _scrub(page, slider).get_by_text(moved_text.format(v=after)).first.wait_for(timeout=10_000)
+        elif moved_text:  # drawn by the browser just after the run ends
             page.wait_for_function("text => document.querySelector(\"[data-testid='stMain']\").textContent"
                                    ".includes(text)", arg=moved_text.format(v=after), timeout=10_000)
         assert page.locator("[data-testid='stException']").count() == 0
@@ -135,5 +148,52 @@ def test_learn_page_trains_from_a_deep_link(server, browser):
         _wait_until_idle(page)
         assert page.locator("[data-testid='stException']").count() == 0
         _screenshot(page, "learn_trained")
+    finally:
+        context.close()
+
+
+# (URL path and link, control, the picture its frames draw)
+DRAGS = [
+    ("Feature_and_Temporal_Mixing", "ff_dim", ".kf-picture"),
+    ("Feature_and_Temporal_Mixing?mix_view=Dropout+and+training+vs+inference", "dropout", ".kf-band"),
+    ("Feature_and_Temporal_Mixing?mix_training=true&mix_scrub=dropout&mix_stage=dropout_1", "dropout", ".kf-picture"),
+    ("Token_and_Positional_Embedding", "d_model", ".kf-picture"),
+]
+
+
+@pytest.mark.parametrize("path, control, picture", DRAGS, ids=["ff_dim", "dropout_band", "dropout_stages", "d_model"])
+def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, browser, path, control, picture):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/{path}")
+        scrub = _scrub(page, control)
+        scrub.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        # The whole range is precomputed in the background; wait for it so every value of the drag can show.
+        deadline = page.evaluate("() => performance.now()") + RUN_TIMEOUT_MS
+        while len(scrub.get_attribute("data-ready-values").split(",")) < int(scrub.get_attribute("data-total")):
+            assert page.evaluate("() => performance.now()") < deadline, "the range was not filled"
+            page.wait_for_timeout(200)
+        handle = _slider(page, control)
+        box = handle.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.05, y)
+        page.mouse.down()
+        seen = []
+        for step in range(1, 9):
+            page.mouse.move(box["x"] + box["width"] * (0.05 + 0.06 * step), y, steps=3)
+            # Still held: only the component can have redrawn the picture.
+            seen.append((scrub.get_attribute("data-state"), scrub.get_attribute("data-shown-value"),
+                         scrub.locator(picture).first.evaluate("canvas => canvas.toDataURL()")))
+        _screenshot(page, f"scrub_{control}_during_drag")
+        page.mouse.up()
+        assert all(state == "ready" for state, _, _ in seen), seen[:2]
+        values = [value for _, value, _ in seen]
+        assert len(set(values)) >= 6, values
+        assert len({drawn for _, _, drawn in seen}) >= 6  # a new picture for (nearly) every value passed
+        _wait_until_idle(page)
+        assert handle.input_value() == values[-1] or float(handle.input_value()) == float(values[-1])
+        assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()

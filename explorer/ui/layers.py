@@ -302,6 +302,19 @@ def _interactive_chart(stages: dict[str, np.ndarray], window: int, stage: str, s
     show.chart(figures.panels([heatmap, histogram], stacked=True), key="activations")
 
 
+def layer_at(choice: LayerChoice, control: str) -> Callable[[object], object]:
+    """value -> the page's layer with `control` at that value, for the background fill (no Streamlit in it).
+
+    Fresh weights: a plain build (nested where the size is nested). Trained or a model's weights: the page's
+    layer with the same weights and only `control` changed (dropout: a rate changes no weight).
+    """
+    if choice.weights == "fresh":
+        return lambda value: compute.build_layer(choice.class_name, {**dict(choice.config), control: value},
+                                                 choice.build_shape, choice.seed)
+    shown = layer(choice)
+    return lambda value: compute.with_config(shown, {control: value}, choice.build_shape)
+
+
 def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Sequence, inputs,
                          stages: dict[str, np.ndarray], window: int, training: bool,
                          view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
@@ -326,11 +339,10 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
     current = config.pop(control)
     call_kwargs = call_kwargs or {}
 
+    build = layer_at(choice, control)
+
     def compute_frame(value):
-        built = compute.build_layer(choice.class_name, {**dict(choice.config), control: value}, choice.build_shape,
-                                    choice.seed)
-        return frames.stages_frame(built, compute.trace_arrays(built, inputs, training, choice.seed, **call_kwargs),
-                                   spec)
+        return frames.stages_frame_at(build(value), inputs, training, choice.seed, spec, call_kwargs)
 
     range_key = ("stages", control, choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
                  choice.input_shape, choice.variant, choice.call, training, window, stage, key_prefix,
@@ -373,6 +385,44 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
     output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
     show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
                                     band_label, MC_SAMPLES), key="dropout_band")
+    spread = figures.dropout_std_by_stage(summary.stages, summary.stage_std)
+    show.chart(figures.panels([spread, _mode_difference(choice, inputs, call_kwargs)]), key="by_stage")
+
+
+def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs, window: int,
+                         pick: Callable[[np.ndarray], np.ndarray], band_label: str, fallback: Callable[[], object],
+                         pick_key: tuple, call_kwargs: dict | None = None) -> None:
+    """`probes_section` with the dropout rate beside the Monte Carlo band, which follows it as it moves.
+
+    Every rate of the slider's grid has its band from the layer built at that rate, run `MC_SAMPLES` times
+    with the page's seed (so the masks are nested from one rate to the next); the per-stage spread follows
+    on release.
+
+    Args:
+        pick_key: identifies what `pick` selects (window, series), for the shared cache.
+    """
+    call_kwargs = call_kwargs or {}
+    config = dict(choice.config)
+    current = config.pop("dropout")
+    summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
+    output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
+    current_frame = frames.band_frame(summary, output, pick)
+
+    build = layer_at(choice, "dropout")
+
+    def compute_frame(value):
+        return frames.band_frame_at(build(value), inputs, choice.seed, MC_SAMPLES, pick, call_kwargs)
+
+    range_key = ("band", choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
+                 choice.input_shape, choice.variant, choice.call, pick_key)
+    title = f"output of {band_label} under Monte Carlo dropout ({MC_SAMPLES} passes)"
+    scrub.show("dropout", key, values, current, range_key, compute_frame, current_frame, {"band": {"title": title}},
+               fallback)
+    st.caption(show.plain(
+        f"Move dropout to redraw the band at once. The layer's output for the chosen window ({band_label}) over "
+        f"{MC_SAMPLES} passes with dropout on and batch normalisation on its moving statistics: the line is the "
+        "mean, the band one standard deviation either side, and the dotted line the inference output; a wide band "
+        "means dropout makes this output uncertain. The charts below follow when you let go."))
     spread = figures.dropout_std_by_stage(summary.stages, summary.stage_std)
     show.chart(figures.panels([spread, _mode_difference(choice, inputs, call_kwargs)]), key="by_stage")
 

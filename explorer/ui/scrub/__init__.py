@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -65,10 +66,37 @@ def payload(control: str, values: Sequence, current: Any, range_key: tuple, read
     Args:
         views: what the component draws besides the input ("stages", "picture", "band"; see `scrub.js`).
     """
+    thumbnails: dict[str, int] = {}
+    shared = {label(v): _shared_thumbnails(frame, thumbnails) for v, frame in ready.items()}
+    values = list(values)
     return {"control": control, "labels": [label(v) for v in values], "value": label(current),
             "range_id": hashlib.sha1(repr(range_key).encode()).hexdigest()[:16],
-            "frames": {label(v): frame for v, frame in ready.items()}, "colours": _colours(), "error": error,
-            **views}
+            "frames": shared, "thumbnails": [json.loads(text) for text in thumbnails], "colours": _colours(),
+            "numeric": _numeric(values), "error": error, **views}
+
+
+def _numeric(values: Sequence) -> list | None:
+    """[first, last, step] of evenly spaced numbers (the input then holds the value itself), else None."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or len(values) < 2:
+        return None
+    step = values[1] - values[0]
+    if step <= 0 or any(abs(b - a - step) > 1e-9 for a, b in zip(values, values[1:])):
+        return None
+    return [values[0], values[-1], step]
+
+
+def _shared_thumbnails(frame: dict, thumbnails: dict[str, int]) -> dict:
+    """The frame with each box's thumbnail replaced by its index in `thumbnails`, where every distinct
+    thumbnail is sent once (the stages before the scrubbed one are the same for every value)."""
+    if "boxes" not in frame:
+        return frame
+    boxes = []
+    for box in frame["boxes"]:
+        box = dict(box)
+        if box["thumbnail"] is not None:
+            box["thumbnail"] = thumbnails.setdefault(json.dumps(box["thumbnail"], sort_keys=True), len(thumbnails))
+        boxes.append(box)
+    return {**frame, "boxes": boxes}
 
 
 def show(control: str, key: str, values: Sequence, current: Any, range_key: tuple,

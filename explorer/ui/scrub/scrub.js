@@ -52,20 +52,50 @@ function rgbTable(colours) {
   return tableCache.get(key);
 }
 
-function levelsOf(picture) {
-  if (!picture._levels) {
-    const text = atob(picture.levels);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    picture._levels = bytes;
-  }
-  return picture._levels;
+async function unpack(picture) {
+  // The levels arrive zlib-compressed and base64-encoded (see explorer/scrub.py).
+  const text = atob(picture.levels);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  picture._levels = new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+function nearest(size, target) {
+  // Source indices of a nearest-neighbour resize from `size` to `target` cells, as the server samples.
+  const indices = [];
+  for (let i = 0; i < target; i++) indices.push(Math.min(Math.floor(((i + 0.5) * size) / target), size - 1));
+  return indices;
+}
+
+function sampled(picture, maxRows, maxColumns) {
+  // A thumbnail of a picture: its levels sampled down to at most maxRows x maxColumns.
+  const rows = nearest(picture.rows, Math.min(picture.rows, maxRows));
+  const columns = nearest(picture.columns, Math.min(picture.columns, maxColumns));
+  const levels = new Uint8Array(rows.length * columns.length);
+  rows.forEach((row, r) => columns.forEach((column, c) => {
+    levels[r * columns.length + c] = picture._levels[row * picture.columns + column];
+  }));
+  return { rows: rows.length, columns: columns.length, scale: picture.scale, _levels: levels };
+}
+
+async function prepare(frame, thumbnails) {
+  (frame.boxes || []).forEach((box) => {
+    if (typeof box.thumbnail === "number") box.thumbnail = thumbnails[box.thumbnail];
+  });
+  const pictures = (frame.boxes || []).map((box) => box.thumbnail).filter(Boolean);
+  if (frame.picture) pictures.push(frame.picture);
+  await Promise.all(pictures.filter((picture) => !picture._levels).map(unpack));
+  (frame.boxes || []).forEach((box) => {
+    if (!box.thumbnail && frame.picture) box.thumbnail = sampled(frame.picture, 36, 96);
+  });
+  return frame;
 }
 
 function paint(canvas, picture, colours) {
   // Each cell one canvas pixel; CSS stretches the canvas with pixelated rendering, as the server's PNG is.
   const rgb = rgbTable(colours[picture.scale]);
-  const levels = levelsOf(picture);
+  const levels = picture._levels;
   canvas.width = picture.columns;
   canvas.height = picture.rows;
   const context = canvas.getContext("2d");
@@ -102,8 +132,6 @@ function build(parent) {
   const label = element("label", "kf-label", head);
   const input = element("input", "kf-input", label);
   input.type = "range";
-  input.min = "0";
-  input.step = "1";
   element("span", "kf-scrub-value", head);
   const computing = element("span", "kf-computing", head);
   computing.setAttribute("role", "status");
@@ -222,13 +250,15 @@ function drawPicture(root, frame, data) {
     tick.style.left = ((100 * (step + 0.5)) / picture.columns).toFixed(2) + "%";
     tick.textContent = String(step);
   }
-  const highest = Math.max(...picture.batch_share, ...picture.window_share) || 1;
+  const batchShare = picture.batch_counts.map((count) => count / Math.max(1, picture.batch_size));
+  const windowShare = picture.window_counts.map((count) => count / Math.max(1, picture.window_size));
+  const highest = Math.max(...batchShare, ...windowShare) || 1;
   root.querySelector(".kf-histogram-title").textContent = "distribution at " + picture.stage +
     " (share of values per bin, highest " + highest.toFixed(3) + ")";
   const bars = root.querySelector(".kf-histogram");
   bars.replaceChildren();
-  picture.batch_share.forEach((batch, i) => {
-    const window = picture.window_share[i];
+  batchShare.forEach((batch, i) => {
+    const window = windowShare[i];
     const bin = element("div", "kf-bin", bars);
     const batchBar = element("div", "kf-bin-batch", bin);
     batchBar.style.height = ((100 * batch) / highest).toFixed(1) + "%";
@@ -241,7 +271,20 @@ function drawPicture(root, frame, data) {
   high.textContent = g3(picture.edges[1]);
 }
 
-function drawBand(root, frame) {
+function bandLimits(state) {
+  // One scale for every rate received, so a wider band looks wider.
+  let low = Infinity, high = -Infinity;
+  state.frames.forEach((frame) => {
+    const { mean, std, inference } = frame.band;
+    mean.forEach((m, i) => {
+      low = Math.min(low, m - std[i], inference[i]);
+      high = Math.max(high, m + std[i], inference[i]);
+    });
+  });
+  return low === high ? [low - 0.5, high + 0.5] : [low, high];
+}
+
+function drawBand(root, frame, state) {
   const canvas = root.querySelector(".kf-band");
   const { mean, std, inference } = frame.band;
   const width = canvas.clientWidth || 600, height = 220;
@@ -254,8 +297,7 @@ function drawBand(root, frame) {
   const text = getComputedStyle(root).color;
   const left = 48, right = 8, top = 8, bottom = 24;
   const upper = mean.map((m, i) => m + std[i]), lower = mean.map((m, i) => m - std[i]);
-  let low = Math.min(...lower, ...inference), high = Math.max(...upper, ...inference);
-  if (low === high) { low -= 0.5; high += 0.5; }
+  const [low, high] = bandLimits(state);
   const x = (i) => left + ((width - left - right) * i) / Math.max(1, mean.length - 1);
   const y = (v) => top + ((height - top - bottom) * (high - v)) / (high - low);
   context.clearRect(0, 0, width, height);
@@ -285,10 +327,34 @@ function drawBand(root, frame) {
   for (let i = 0; i < mean.length; i += stride) context.fillText(String(i), x(i), height - 8);
 }
 
+function indexOf(input, data) {
+  // A numeric range is its own values (so the input's value is the control's); any other is by position.
+  const [low, , step] = data.numeric || [0, 0, 1];
+  const index = Math.round((Number(input.value) - low) / step);
+  return Math.min(Math.max(index, 0), data.labels.length - 1);
+}
+
+function setInput(input, data, label) {
+  const index = data.labels.indexOf(label);
+  const [low, , step] = data.numeric || [0, 0, 1];
+  input.value = data.numeric ? label : String(index);
+  if (data.numeric && indexOf(input, data) !== index) input.value = String(low + index * step);
+}
+
+function labelUnderHand(root, state) {
+  return state.data.labels[indexOf(root.querySelector(".kf-input"), state.data)];
+}
+
+function counted(root, state) {
+  const data = state.data;
+  root.dataset.readyValues = data.labels.filter((v) => state.frames.has(v)).join(",");
+  root.querySelector(".kf-fill").textContent = state.frames.size < data.labels.length && !data.error ?
+    "precomputing the other values: " + state.frames.size + " of " + data.labels.length + " ready" : "";
+}
+
 function show(root, state) {
   const data = state.data;
-  const index = Number(root.querySelector(".kf-input").value);
-  const value = data.labels[index];
+  const value = labelUnderHand(root, state);
   root.querySelector(".kf-scrub-value").textContent = data.control + " = " + value;
   const frame = state.frames.get(value);
   const computing = root.querySelector(".kf-computing");
@@ -304,7 +370,7 @@ function show(root, state) {
   computing.hidden = true;
   if (data.stages) drawBoxes(root, frame, data.colours);
   if (data.picture) drawPicture(root, frame, data);
-  if (data.band) drawBand(root, frame);
+  if (data.band) drawBand(root, frame, state);
   root.dataset.state = "ready";
   root.dataset.shownValue = value;
 }
@@ -317,35 +383,47 @@ export default function (component) {
   const input = root.querySelector(".kf-input");
   if (state.rangeId !== data.range_id) {
     state.frames = new Map();
+    state.unpacking = new Set();
     state.rangeId = data.range_id;
     buildBoxes(root, data);
     buildPicture(root, data);
     buildBand(root, data);
   }
-  for (const [value, frame] of Object.entries(data.frames)) {
-    if (!state.frames.has(value)) state.frames.set(value, frame);
-  }
   state.data = data;
   state.setStateValue = setStateValue;
   root.dataset.control = data.control;
   root.dataset.total = String(data.labels.length);
-  root.dataset.readyValues = data.labels.filter((v) => state.frames.has(v)).join(",");
-  root.querySelector(".kf-fill").textContent = state.frames.size < data.labels.length && !data.error ?
-    "precomputing the other values: " + state.frames.size + " of " + data.labels.length + " ready" : "";
+  state.unpacking = state.unpacking || new Set();
+  for (const [value, frame] of Object.entries(data.frames)) {
+    if (state.frames.has(value) || state.unpacking.has(value)) continue;
+    state.unpacking.add(value);
+    const rangeId = state.rangeId;
+    prepare(frame, data.thumbnails).then((ready) => {
+      state.unpacking.delete(value);
+      if (state.rangeId !== rangeId) return;
+      state.frames.set(value, ready);
+      counted(root, state);
+      if (root.dataset.state !== "ready" || root.dataset.shownValue !== labelUnderHand(root, state)) show(root, state);
+    });
+  }
+  counted(root, state);
   input.setAttribute("aria-label", data.control);
-  input.max = String(data.labels.length - 1);
+  const [low, high, step] = data.numeric || [0, data.labels.length - 1, 1];
+  input.min = String(low);
+  input.max = String(high);
+  input.step = String(step);
   if (state.sent !== undefined && data.value === state.sent) state.sent = undefined;
   if (state.committed !== data.value && state.sent === undefined) {
     // The value Python holds changed (first render, a link): the input follows. While a value handed over
     // on release is on its way, a run started before it carries the older value and is not followed.
-    input.value = String(data.labels.indexOf(data.value));
+    setInput(input, data, data.value);
   }
   state.committed = data.value;
   if (!state.listening) {
     state.listening = true;
     input.addEventListener("input", () => show(root, state));
     input.addEventListener("change", () => {
-      const value = state.data.labels[Number(input.value)];
+      const value = labelUnderHand(root, state);
       state.sent = value;
       state.setStateValue("value", value);
     });

@@ -1,0 +1,178 @@
+"""Scrub frames: what the browser receives equals a plain build and trace; the fill is nearest first,
+shared, bounded, and within the byte budget."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from explorer import compute, scrub
+from explorer.figures.pictures import value_colours
+from explorer.ui.scrub import payload
+
+SERIES = tuple("abcdefg")
+SHAPE = (16, 32, 7)
+CONFIG = {"n_series": 7, "input_size": 32, "ff_dim": 64, "dropout": 0.1, "activation": "relu"}
+
+
+def _inputs():
+    return np.random.default_rng(3).normal(size=SHAPE).astype("float32")
+
+
+def _view(stage, array, window):
+    return compute.mixing_stage_view("FeatureMixing", stage, array, window, SERIES)
+
+
+def _fill(fills, key, values, start, compute_frame, seconds=120):
+    fills.request(key, values, start, compute_frame)
+    deadline = time.monotonic() + seconds
+    while fills.status(key)[0] < len(values):
+        assert fills.status(key)[2] is None, fills.status(key)[2]
+        assert time.monotonic() < deadline, "the range was not filled in time"
+        time.sleep(0.05)
+    return fills.request(key, values, start, compute_frame)
+
+
+def _received(frames, values):
+    """The frames as the browser gets them: through the payload's JSON, thumbnails resolved."""
+    data = json.loads(json.dumps(payload("ff_dim", values, values[0], ("test",), frames, {})))
+    for frame in data["frames"].values():
+        for box in frame["boxes"]:
+            if isinstance(box["thumbnail"], int):
+                box["thumbnail"] = data["thumbnails"][box["thumbnail"]]
+    return data
+
+
+def _levels_of(values):
+    """The test's own quantisation of a (time, rows) array on the picture view's diverging scale."""
+    grid = np.asarray(values, dtype=np.float64).T
+    limit = np.max(np.abs(grid)) or 1.0
+    return (np.clip(grid / limit, -1, 1) + 1) / 2 * (scrub.LEVELS - 1), limit
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_frames_the_browser_receives_equal_a_plain_build_and_trace_at_each_value(training):
+    inputs = _inputs()
+    values = [1, 2, 17, 64, 200]
+    for stage in ("dense_1", "residual"):
+        spec = scrub.StageFrameSpec(window=3, view=_view, stage=stage)
+        fills = scrub.FrameFills()
+        frames = _fill(fills, ("t", stage, training), values, 64, lambda v: scrub.stages_frame_at(
+            compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0), inputs, training, 0,
+            spec))
+        received = _received(frames, values)
+        for value in values:
+            frame = received["frames"][str(value)]
+            layer = compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": value}, (None, 32, 7), 0)
+            stages = compute.trace_arrays(layer, inputs, training, 0)
+            rows = compute.pipeline(layer, stages)
+            assert [box["name"] for box in frame["boxes"]] == rows.names
+            assert [tuple(box["shape"]) for box in frame["boxes"]] == rows.shapes
+            assert [box["params"] for box in frame["boxes"]] == rows.params
+            assert frame["boxes"][4]["shape"] == [16, 32, value]
+            expected, limit = _levels_of(_view(stage, stages[stage], 3).values)
+            picture = frame["picture"]
+            assert picture["high"] == pytest.approx(limit, rel=1e-6) and picture["low"] == pytest.approx(-limit, rel=1e-6)
+            np.testing.assert_allclose(scrub.decoded(picture), expected, atol=0.5 + 1e-6)
+            shares = np.array(picture["window_counts"]) / picture["window_size"]
+            window_values = stages[stage][3].ravel()
+            edges = np.linspace(stages[stage].min(), stages[stage].max(), len(shares) + 1)
+            np.testing.assert_allclose(shares, np.histogram(window_values, edges)[0] / window_values.size)
+            for box in frame["boxes"]:
+                if box["thumbnail"] is None:
+                    assert box["name"] == stage  # drawn from the picture in the browser
+                    continue
+                levels, _ = _levels_of(_view(box["name"], stages[box["name"]], 3).values)
+                thumbnail = scrub.decoded(box["thumbnail"])
+                assert thumbnail.shape == (min(levels.shape[0], 36), min(levels.shape[1], 96))
+                rows_index = np.minimum(((np.arange(thumbnail.shape[0]) + 0.5) * levels.shape[0]
+                                         / thumbnail.shape[0]).astype(int), levels.shape[0] - 1)
+                np.testing.assert_allclose(thumbnail, levels[rows_index], atol=0.5 + 1e-6)
+
+
+def test_the_colour_table_is_the_picture_views_own_scale():
+    table = scrub.colour_table()
+    assert len(table) == scrub.LEVELS
+    positions = np.linspace(-1, 1, scrub.LEVELS)
+    expected = ["#%02x%02x%02x" % tuple(c) for c in value_colours(positions)]
+    assert table == expected
+    # The ends and the middle are the diverging scale's ends and its white-ish centre.
+    assert table[0] == "#%02x%02x%02x" % tuple(value_colours(np.array([-1.0]))[0])
+    sequential = scrub.colour_table((0.0, 1.0))
+    assert sequential[-1] == "#%02x%02x%02x" % tuple(value_colours(np.array([1.0]), (0.0, 1.0))[0])
+
+
+def test_the_fill_goes_nearest_values_first():
+    assert scrub.nearest_first([1, 2, 3, 4, 5, 6], 4) == [4, 3, 5, 2, 6, 1]
+    assert scrub.nearest_first(["a", "b", "c"], "a") == ["a", "b", "c"]
+    order = []
+    fills = scrub.FrameFills()
+    _fill(fills, ("order",), list(range(1, 11)), 7, lambda v: order.append(v) or {"v": v})
+    assert order == [7, 6, 8, 5, 9, 4, 10, 3, 2, 1]  # the start too, as the page gave no frame for it
+
+
+def test_the_page_frame_is_kept_and_a_failing_value_stops_the_fill_with_a_sentence():
+    fills = scrub.FrameFills()
+    ready = fills.request(("given",), [1, 2, 3], 2, lambda v: {"v": v}, start_frame={"v": "page"})
+    assert ready[2] == {"v": "page"}
+
+    def broken(value):
+        raise ValueError("no such size")
+
+    fills.request(("broken",), [1, 2], 1, broken)
+    deadline = time.monotonic() + 10
+    while fills.status(("broken",))[2] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert fills.status(("broken",))[2] == "Precomputing the other values stopped at 1: no such size"
+
+
+def test_ranges_are_shared_and_bounded():
+    fills = scrub.FrameFills(max_ranges=3)
+    calls = []
+    for key in range(5):
+        _fill(fills, ("k", key), [1, 2], 1, lambda v: calls.append(v) or {"v": v})
+    assert len(calls) == 10
+    # Asking again for a kept range computes nothing; only the last three ranges are kept.
+    _fill(fills, ("k", 4), [1, 2], 2, lambda v: calls.append(v) or {"v": v})
+    assert len(calls) == 10
+    assert [fills.status(("k", key))[1] for key in range(5)] == [0, 0, 2, 2, 2]
+
+
+def test_a_whole_ff_dim_range_fits_the_browsers_budget():
+    """The worst case: the chosen stage is dense_1, whose picture grows with ff_dim (up to 32 x 256 cells)."""
+    inputs = _inputs()
+    spec = scrub.StageFrameSpec(window=0, view=_view, stage="dense_1")
+    values = list(range(1, 257))
+    frames = {v: scrub.stages_frame_at(compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0),
+                                       inputs, True, 0, spec) for v in values}
+    size = len(json.dumps(payload("ff_dim", values, 64, ("budget",), frames, {"stages": [], "picture": {}})))
+    assert size < 2 * 1024 * 1024, size
+
+
+def test_band_frames_equal_a_plain_build_and_monte_carlo_run_at_each_rate():
+    inputs = _inputs()
+    fills = scrub.FrameFills()
+    rates = [0.0, 0.3, 0.6]
+
+    def pick(output):
+        return output[2, :, 4]
+
+    def band_at(rate):
+        built = compute.build_layer("FeatureMixing", {**CONFIG, "dropout": rate}, (None, 32, 7), 0)
+        return scrub.band_frame_at(built, inputs, 0, 16, pick)
+
+    frames = _fill(fills, ("band",), rates, 0.3, band_at)
+    data = json.loads(json.dumps(payload("dropout", rates, 0.3, ("band",), frames, {"band": {}})))
+    spreads = []
+    for rate in rates:
+        band = data["frames"][str(rate)]["band"]
+        layer = compute.build_layer("FeatureMixing", {**CONFIG, "dropout": rate}, (None, 32, 7), 0)
+        summary = compute.dropout_summary(layer, inputs, 16, 0)
+        inference = compute.trace_arrays(layer, inputs, False, 0)["residual"]
+        np.testing.assert_allclose(band["mean"], pick(summary.output_mean), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(band["std"], pick(summary.output_std), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(band["inference"], pick(inference), rtol=1e-6, atol=1e-6)
+        spreads.append(np.mean(band["std"]))
+    assert spreads[0] == pytest.approx(0, abs=1e-6) and spreads[2] > spreads[1] > 0
