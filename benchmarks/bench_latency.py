@@ -599,7 +599,8 @@ class Drag:
 def drag(page, label: str, stage: str | None, values: int = DRAG_VALUES, seconds: float = DRAG_SECONDS,
          midway: Callable[[], None] | None = None) -> None:
     """Press the mouse on the scrub's thumb, move it across about `values` values in about `seconds` (small moves,
-    evenly spaced in time), release. Goes right unless too near the end of the range. `midway` runs with the
+    evenly spaced in time), release. Goes right unless too near the end of the range (a short range: across
+    its longer side). `midway` runs with the
     mouse held half-way (a screenshot)."""
     slider = range_input(page, label)
     slider.scroll_into_view_if_needed()
@@ -607,7 +608,10 @@ def drag(page, label: str, stage: str | None, values: int = DRAG_VALUES, seconds
     low, high = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
     step, start = float(slider.get_attribute("step") or 1), float(slider.input_value())
     span = min(values * step, high - low)
-    end = start + span if start + span <= high else max(low, start - span)
+    if start + span <= high or start - span < low:  # right, or as far as the range allows on the longer side
+        end = start + span if start + span <= high else (high if high - start >= start - low else low)
+    else:
+        end = start - span
 
     def x(value: float) -> float:
         return box["x"] + THUMB_PX / 2 + (value - low) / (high - low) * (box["width"] - THUMB_PX)
@@ -652,6 +656,8 @@ class ScrubDrag:
 
 def scrub_drags() -> list[ScrubDrag]:
     return [ScrubDrag("ff_dim (Feature & Temporal Mixing)", ff_dim_path(64), "ff_dim", "dense_1"),
+            ScrubDrag("dropout, Dropout tab open (Feature & Temporal Mixing)",
+                      f"{MIXING}?mix_view=Dropout+and+training+vs+inference", "dropout"),
             ScrubDrag("d_model (Token & Positional Embedding)", EMBEDDING, "d_model")]
 
 
