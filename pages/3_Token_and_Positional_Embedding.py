@@ -77,7 +77,7 @@ if stages_tab.open:
 
         if token.weights == "fresh" and not opened:
             layers.scrub_stages_section(token, "d_model", "emb_d_model", D_MODELS, inputs, stages, window, training,
-                                        view, "emb", fallback=lambda: controls.slider(
+                                        view, "emb", title="Pipeline of TokenEmbedding", fallback=lambda: controls.slider(
                                             "d_model", "emb_d_model", 1, D_MODELS[-1], 16, 1, help=D_MODEL_HELP))
         else:
             layers.pipeline_section(token, stages, window, title="Pipeline of TokenEmbedding", view=view)

@@ -59,8 +59,8 @@ def _wait_until_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
 
 
-SCRUBS = ("ff_dim", "dropout", "d_model")
-"""Controls drawn as scrub components on some pages (their range input sits in the component's shadow root)."""
+SCRUBS = ("ff_dim", "d_model")
+"""Controls drawn as scrub components on the pages above (their range input sits in the component's shadow root)."""
 
 
 def _scrub(page, control: str):
@@ -68,10 +68,9 @@ def _scrub(page, control: str):
 
 
 def _slider(page, label: str):
-    scrub = _scrub(page, label)
-    if scrub.count():
-        return scrub.locator(f'input[type=range][aria-label="{label}"]')
-    return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+    """A Streamlit slider's range input, or a scrub component's."""
+    streamlit_slider = page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+    return streamlit_slider.or_(_scrub(page, label).locator(f'input[type=range][aria-label="{label}"]'))
 
 
 # 1 + the number of plotly charts once all are drawn (a page may have none: its pictures are HTML), else 0.
@@ -124,7 +123,7 @@ def test_page_by_deep_link_renders_and_follows_a_slider(server, browser, path, n
         after = handle.input_value()
         assert float(after) > float(before)
         page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
-        if moved_text and _scrub(page, slider).count():  # drawn in the component's shadow root
+        if moved_text and slider in SCRUBS:  # drawn in the component's shadow root
             _scrub(page, slider).get_by_text(moved_text.format(v=after)).first.wait_for(timeout=10_000)
         elif moved_text:  # drawn by the browser just after the run ends
             page.wait_for_function("text => document.querySelector(\"[data-testid='stMain']\").textContent"
@@ -175,7 +174,7 @@ def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, b
         while len(scrub.get_attribute("data-ready-values").split(",")) < int(scrub.get_attribute("data-total")):
             assert page.evaluate("() => performance.now()") < deadline, "the range was not filled"
             page.wait_for_timeout(200)
-        handle = _slider(page, control)
+        handle = scrub.locator(f'input[type=range][aria-label="{control}"]')
         box = handle.bounding_box()
         y = box["y"] + box["height"] / 2
         page.mouse.move(box["x"] + box["width"] * 0.05, y)

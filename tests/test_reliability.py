@@ -8,6 +8,7 @@ psutil from its own process.
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -86,7 +87,18 @@ def _assert_no_exception(page) -> None:
 
 
 def _slider(page, label: str):
-    return page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+    """A Streamlit slider's range input, or a scrub component's (ff_dim, dropout on the mixing page)."""
+    streamlit_slider = page.locator("[data-testid='stSlider']", has_text=label).locator("input[type=range]")
+    return streamlit_slider.or_(_scrub(page, label).locator(f'input[type=range][aria-label="{label}"]'))
+
+
+def _scrub(page, control: str):
+    return page.locator(f'[data-testid="kf-scrub"][data-control="{control}"]')
+
+
+def _shape(page, stage: str) -> str:
+    """The shape the ff_dim scrub component's box of `stage` shows (it sits in the component's shadow root)."""
+    return _scrub(page, "ff_dim").locator(f'.kf-stage[data-stage="{stage}"] .kf-shape').inner_text()
 
 
 def _press(page, label: str, key: str) -> None:
@@ -140,7 +152,7 @@ def _rss_mb(process: psutil.Process) -> float:
 def test_two_sessions_moving_different_sliders_at_once_each_see_their_own_results(server, browser):
     url, _ = server
     first = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
-    second = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    second = _open(browser, f"{url}/{MIXING}?mix_view=Dropout+and+training+vs+inference", "Cross-series impact")
     try:
         for _ in range(3):
             # Both key presses go out before either rerun ends, so the two runs overlap on the server.
@@ -152,8 +164,9 @@ def test_two_sessions_moving_different_sliders_at_once_each_see_their_own_result
         assert _slider(first, "ff_dim").input_value() == "67"
         assert _slider(second, "dropout").input_value() == "0.25"
         # The pipeline diagram (the open Stages tab) shows the hidden width of each session's own layer.
-        assert "(16, 32, 67)" in _main_text(first) and "(16, 32, 67)" not in _main_text(second)
-        assert "(16, 32, 64)" in _main_text(second)
+        assert _shape(first, "dense_1") == "(16, 32, 67)"
+        _open_tab(second, "Stages")
+        assert _shape(second, "dense_1") == "(16, 32, 64)"
         first_code, second_code = _snippet(first), _snippet(second)
         assert "ff_dim=67" in first_code and "dropout=0.1," in first_code
         assert "ff_dim=64" in second_code and "dropout=0.25," in second_code
@@ -164,20 +177,27 @@ def test_two_sessions_moving_different_sliders_at_once_each_see_their_own_result
         second.context.close()
 
 
-def test_200_slider_moves_keep_the_server_memory_flat(server, browser):
-    """200 moves as a held arrow key makes them: a move every PRESS_GAP_MS, its rerun interrupted by the next
-    move, and every 20th move waiting for its rerun to finish, so whole and interrupted runs both repeat."""
+def test_200_scrubs_keep_the_server_memory_flat(server, browser):
+    """200 moves of the scrub controls as a held arrow key makes them: a move every PRESS_GAP_MS (each hands
+    its value to Python, whose rerun the next move interrupts), every 20th move waiting for its rerun to finish,
+    so whole and interrupted runs both repeat; the background fill runs meanwhile (a new range for every
+    dropout rate, on the Stages tab in training mode)."""
     url, process = server
-    page = _open(browser, f"{url}/{MIXING}", "Cross-series impact")
+    page = _open(browser, f"{url}/{MIXING}?mix_training=true", "Cross-series impact")
     try:
         rss = []
         for move in range(MOVES):
-            # ff_dim walks up and down over 10 values (new layers at first, then cached ones); every 5th move
-            # changes dropout instead.
+            # ff_dim walks up and down over 10 values; every 5th move changes dropout instead (through the
+            # Move choice), which starts a new ff_dim range to fill.
             if move % 5 == 4:
                 label, key = "dropout", "ArrowRight" if (move // 5) % 2 == 0 else "ArrowLeft"
             else:
                 label, key = "ff_dim", "ArrowRight" if (move // 10) % 2 == 0 else "ArrowLeft"
+            if not _scrub(page, label).count():  # the Stages tab scrubs one control at a time
+                since = _now(page)
+                page.locator("[data-testid='stRadio'] label").filter(has_text=re.compile(f"^{label}$")).click()
+                _wait_for_rerun(page, since)
+                _scrub(page, label).wait_for(timeout=TIMEOUT_MS)
             if move % FINISHED_EVERY == FINISHED_EVERY - 1:
                 _move(page, label, key)
             else:
@@ -216,9 +236,9 @@ def test_a_browser_killed_mid_run_leaves_the_server_serving_the_next_session(ser
         page = remote.contexts[0].new_page()
         # The heaviest tab (Monte Carlo dropout) and a layer never built yet make a run long enough to kill.
         page.goto(f"{url}/{MIXING}?mix_view=Dropout+and+training+vs+inference", timeout=TIMEOUT_MS)
-        page.get_by_text("mean with dropout").first.wait_for(timeout=TIMEOUT_MS)
+        _scrub(page, "dropout").wait_for(timeout=TIMEOUT_MS)
         page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
-        _press(page, "ff_dim", "End")
+        _press(page, "dropout", "End")
         page.wait_for_selector(RUNNING, timeout=TIMEOUT_MS)
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=15)
@@ -232,8 +252,7 @@ def test_a_browser_killed_mid_run_leaves_the_server_serving_the_next_session(ser
         _move(fresh, "ff_dim", "ArrowRight")
         # The killed session's run may still be finishing on the server and slow this one down: wait for the
         # new layer's pipeline diagram (the open Stages tab) rather than for the first quiet moment.
-        fresh.wait_for_function(
-            "() => document.querySelector(\"[data-testid='stMain']\").textContent.includes('(16, 32, 65)')",
+        _scrub(fresh, "ff_dim").locator('.kf-stage[data-stage="dense_1"]').get_by_text("(16, 32, 65)").wait_for(
             timeout=TIMEOUT_MS)
         _assert_no_exception(fresh)
     finally:
@@ -248,7 +267,7 @@ def _csv(columns: list[str], rows: int = 400) -> bytes:
 
 def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, browser):
     url, _ = server
-    busy = _open(browser, f"{url}/{MIXING}?mix_view=Dropout+and+training+vs+inference", "mean with dropout")
+    busy = _open(browser, f"{url}/{MIXING}?mix_view=Dropout+and+training+vs+inference", "Cross-series impact")
     home = _open(browser, url, "What the layers receive")
     try:
         home.get_by_text("Your CSV").click()
@@ -256,7 +275,7 @@ def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, bro
         home.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
         busy_since, home_since = _now(busy), _now(home)
         # Another session's long layer run and this session's own rerun are both in progress during the upload.
-        _press(busy, "ff_dim", "Home")
+        _press(busy, "dropout", "Home")
         _press(home, "Window length", "ArrowRight")
         home.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(
             files=[{"name": "uploaded_series.csv", "mimeType": "text/csv",
@@ -268,7 +287,7 @@ def test_an_upload_during_a_run_is_used_and_the_server_keeps_serving(server, bro
         home.wait_for_function("() => document.querySelector(\"[data-testid='stMain']\").textContent"
                                ".includes('shape (16, 33, 3)')", timeout=TIMEOUT_MS)
         _wait_for_rerun(home, home_since)
-        assert "ff_dim=1," in _snippet(busy)
+        assert "dropout=0.0," in _snippet(busy)
         for page in (home, busy):
             _assert_no_exception(page)
     finally:

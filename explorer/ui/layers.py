@@ -319,7 +319,7 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
                          stages: dict[str, np.ndarray], window: int, training: bool,
                          view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
                          fallback: Callable[[], object], value_ranges: dict[str, tuple[float, float]] | None = None,
-                         call_kwargs: dict | None = None) -> None:
+                         call_kwargs: dict | None = None, title: str = "Pipeline and activations") -> None:
     """The pipeline and the chosen stage's picture with `control` beside them, redrawn in the browser as it moves.
 
     Every value of the control has its frame read off the trace of the layer built at that value (the current
@@ -331,7 +331,7 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
         values: the control's values, in order.
         fallback: draws the plain slider, should the component fail.
     """
-    st.subheader("Pipeline and activations")
+    st.subheader(title)
     stage, interactive = _stage_controls(choice, stages, key_prefix)
     spec = frames.StageFrameSpec(window, view, stage, tuple(sorted((value_ranges or {}).items())))
     current_frame = frames.stages_frame(layer(choice), stages, spec)

@@ -57,11 +57,18 @@ def _released(key: str, component_key: str, values: tuple) -> None:
     by_label = {label(v): v for v in values}
     if released in by_label:
         st.session_state[key] = by_label[released]
+        # The component that handed the value over is mounted and holds the frames it was sent.
+        st.session_state[f"_kf_released_{key}"] = True
+
+
+def _sent_key(key: str) -> str:
+    return f"_kf_sent_{key}"
 
 
 def payload(control: str, values: Sequence, current: Any, range_key: tuple, ready: dict, views: dict,
             error: str | None = None) -> dict:
-    """What the browser receives: the range, the value Python holds, the frames ready so far, how to draw them.
+    """What the browser receives: the range, the value Python holds, frames (those it does not have yet), how to
+    draw them.
 
     Args:
         views: what the component draws besides the input ("stages", "picture", "band"; see `scrub.js`).
@@ -114,11 +121,21 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
     """
     values = tuple(values)
     ready = frames.FILLS.request(range_key, values, current, compute_frame, current_frame)
+    if not st.session_state.pop(f"_kf_released_{key}", False):
+        # A run the component may be new to (first visit, another tab before): send it every frame.
+        st.session_state[_sent_key(key)] = (None, set())
     arguments = (control, key, values, current, range_key, compute_frame, views, fallback)
     if len(ready) < len(values) and frames.FILLS.status(range_key)[2] is None:
         _filling(*arguments)
     else:
-        _draw(*arguments, ready)
+        # A fragment too, without the timer: drawn from the same place, the browser keeps the component mounted.
+        _filled(*arguments)
+
+
+@st.fragment
+def _filled(control, key, values, current, range_key, compute_frame, views, fallback) -> None:
+    ready = frames.FILLS.request(range_key, values, current, compute_frame)
+    _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready)
 
 
 @st.fragment(run_every=FILL_SECONDS)
@@ -136,8 +153,14 @@ def _filling(control, key, values, current, range_key, compute_frame, views, fal
 def _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready) -> None:
     error = frames.FILLS.status(range_key)[2]
     component_key = f"{key}_scrub"
+    # The browser keeps the frames it has (per range): send only those it was not sent yet.
+    sent_range, sent = st.session_state.get(_sent_key(key), (None, set()))
+    if sent_range != range_key:
+        sent = set()
+    new = {v: frame for v, frame in ready.items() if label(v) not in sent}
+    st.session_state[_sent_key(key)] = (range_key, sent | {label(v) for v in new})
     try:
-        _component()(key=component_key, data=payload(control, values, current, range_key, ready, views, error),
+        _component()(key=component_key, data=payload(control, values, current, range_key, new, views, error),
                      default={"value": label(current)},
                      on_value_change=functools.partial(_released, key, component_key, values))
     except Exception as failure:  # noqa: BLE001  (the page never shows a traceback; the slider stands in)
