@@ -342,6 +342,18 @@ def is_scrub(page, label: str) -> bool:
     return page.locator(SCRUB.format(label)).count() > 0
 
 
+def found_scrub(page, label: str, where: str, seconds: float = 5.0) -> bool:
+    """Whether the page shows the scrub `label` (given a few seconds to mount); if not, says so on stderr, with
+    the page's own sentence if the component fell back to a plain slider."""
+    with contextlib.suppress(PlaywrightError):
+        page.locator(SCRUB.format(label)).first.wait_for(timeout=seconds * 1000)
+        return True
+    fallback = page.get_by_text("could not be drawn")
+    said = f" ({fallback.first.text_content()})" if fallback.count() else ""
+    print(f"note: {label} is not a scrub on {where}{said}", file=sys.stderr)
+    return False
+
+
 def range_input(page, label: str):
     """The scrub's range input for `label`, or else Streamlit's slider of that label (a group named by the label
     around a range input)."""
@@ -537,7 +549,8 @@ def open_control(browser, urls: dict[str, str], control: Control) -> Session:
         if wait_settled([session]):
             raise MoveFailed(f"the {control.tab} tab of {control.path} did not settle")
     label = getattr(control.step, "label", None)
-    if label and is_scrub(session.page, label) and not wait_range_ready(session.page, label):
+    if (label and control.server == "app" and found_scrub(session.page, label, control.path)
+            and not wait_range_ready(session.page, label)):
         print(f"note: the {label} scrub had not received its whole range after {FILL_TIMEOUT_S:.0f} s; "
               "measuring anyway", file=sys.stderr)
     return session
@@ -669,8 +682,7 @@ def measure_drags(browser, urls: dict[str, str], drags: int) -> dict[str, tuple[
         for scrub in scrub_drags():
             session = open_session(browser, f"{urls['app']}/{scrub.path}")
             try:
-                if not is_scrub(session.page, scrub.label):
-                    print(f"note: {scrub.label} is not a scrub on {scrub.path}: no drag measured", file=sys.stderr)
+                if not found_scrub(session.page, scrub.label, f"{scrub.path}: no drag measured"):
                     continue
                 if not wait_range_ready(session.page, scrub.label):
                     print(f"note: the {scrub.label} scrub had not received its whole range after "
@@ -1011,7 +1023,7 @@ def take_screenshots(browser, url: str, folder: Path) -> list[Path]:
     for scrub in scrub_drags():
         session = open_session(browser, f"{url}/{scrub.path}")
         try:
-            if not is_scrub(session.page, scrub.label):
+            if not found_scrub(session.page, scrub.label, f"{scrub.path}: no screenshot"):
                 continue
             wait_range_ready(session.page, scrub.label)
             session.page.set_viewport_size(SCREENSHOT_VIEWPORT)
