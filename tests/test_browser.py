@@ -151,17 +151,20 @@ def test_learn_page_trains_from_a_deep_link(server, browser):
         context.close()
 
 
-# (URL path and link, control, the picture its frames draw)
+# (URL path and link, control, the setting it changes, the picture its frames draw)
 DRAGS = [
-    ("Feature_and_Temporal_Mixing", "ff_dim", ".kf-picture"),
-    ("Feature_and_Temporal_Mixing?mix_view=Dropout+and+training+vs+inference", "dropout", ".kf-band"),
-    ("Feature_and_Temporal_Mixing?mix_training=true&mix_scrub=dropout&mix_stage=dropout_1", "dropout", ".kf-picture"),
-    ("Token_and_Positional_Embedding", "d_model", ".kf-picture"),
+    ("Feature_and_Temporal_Mixing", "ff_dim", "mix_ff_dim", ".kf-picture"),
+    ("Feature_and_Temporal_Mixing?mix_view=Dropout+and+training+vs+inference", "dropout", "mix_dropout", ".kf-band"),
+    ("Feature_and_Temporal_Mixing?mix_training=true&mix_scrub=dropout&mix_stage=dropout_1", "dropout", "mix_dropout",
+     ".kf-picture"),
+    ("Token_and_Positional_Embedding", "d_model", "emb_d_model", ".kf-picture"),
 ]
 
 
-@pytest.mark.parametrize("path, control, picture", DRAGS, ids=["ff_dim", "dropout_band", "dropout_stages", "d_model"])
-def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, browser, path, control, picture):
+@pytest.mark.parametrize("path, control, key, picture", DRAGS, ids=["ff_dim", "dropout_band", "dropout_stages",
+                                                                    "d_model"])
+def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, browser, path, control, key,
+                                                                       picture):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
@@ -191,6 +194,8 @@ def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, b
         values = [value for _, value, _ in seen]
         assert len(set(values)) >= 6, values
         assert len({drawn for _, _, drawn in seen}) >= 6  # a new picture for (nearly) every value passed
+        # Letting go hands the value to the page: the link follows.
+        page.wait_for_url(f"**{key}={values[-1]}&**", timeout=RUN_TIMEOUT_MS)
         _wait_until_idle(page)
         assert handle.input_value() == values[-1] or float(handle.input_value()) == float(values[-1])
         assert page.locator("[data-testid='stException']").count() == 0

@@ -176,3 +176,21 @@ def test_band_frames_equal_a_plain_build_and_monte_carlo_run_at_each_rate():
         np.testing.assert_allclose(band["inference"], pick(inference), rtol=1e-6, atol=1e-6)
         spreads.append(np.mean(band["std"]))
     assert spreads[0] == pytest.approx(0, abs=1e-6) and spreads[2] > spreads[1] > 0
+
+
+def test_trained_weights_at_another_dropout_rate_keep_every_weight():
+    """The dropout scrub on trained weights: the page's layer with only the rate changed (compute.with_config)."""
+    inputs = _inputs()
+    layer = compute.build_layer("FeatureMixing", CONFIG, (None, 32, 7), 5)
+    for variable in layer.trainable_weights:  # stand-in for training: weights no build would draw
+        variable.assign(variable * 1.5 + 0.01)
+    moved = compute.with_config(layer, {"dropout": 0.6}, (None, 32, 7))
+    assert moved.get_config()["dropout"] == 0.6 and layer.get_config()["dropout"] == 0.1
+    for mine, theirs in zip(moved.weights, layer.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    np.testing.assert_allclose(compute.trace_arrays(moved, inputs, False, 5)["residual"],
+                               compute.trace_arrays(layer, inputs, False, 5)["residual"], rtol=1e-6, atol=1e-6)
+    more = np.mean(compute.dropout_summary(moved, inputs, 16, 5).output_std)
+    assert more > np.mean(compute.dropout_summary(layer, inputs, 16, 5).output_std)
+    with pytest.raises(ValueError, match=r"changing \['ff_dim'\] changes the layer's weights"):
+        compute.with_config(layer, {"ff_dim": 8}, (None, 32, 7))

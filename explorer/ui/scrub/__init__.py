@@ -132,14 +132,22 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
         _filled(*arguments)
 
 
+def _follow_release(key: str) -> None:
+    """A value handed over from inside a fragment reruns only the fragment: the whole page must follow it."""
+    if st.session_state.get(f"_kf_released_{key}"):
+        st.rerun(scope="app")
+
+
 @st.fragment
 def _filled(control, key, values, current, range_key, compute_frame, views, fallback) -> None:
+    _follow_release(key)
     ready = frames.FILLS.request(range_key, values, current, compute_frame)
     _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready)
 
 
 @st.fragment(run_every=FILL_SECONDS)
 def _filling(control, key, values, current, range_key, compute_frame, views, fallback) -> None:
+    _follow_release(key)
     ready = frames.FILLS.request(range_key, values, current, compute_frame)
     _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready)
     done, total, error = frames.FILLS.status(range_key)

@@ -271,20 +271,7 @@ function drawPicture(root, frame, data) {
   high.textContent = g3(picture.edges[1]);
 }
 
-function bandLimits(state) {
-  // One scale for every rate received, so a wider band looks wider.
-  let low = Infinity, high = -Infinity;
-  state.frames.forEach((frame) => {
-    const { mean, std, inference } = frame.band;
-    mean.forEach((m, i) => {
-      low = Math.min(low, m - std[i], inference[i]);
-      high = Math.max(high, m + std[i], inference[i]);
-    });
-  });
-  return low === high ? [low - 0.5, high + 0.5] : [low, high];
-}
-
-function drawBand(root, frame, state) {
+function drawBand(root, frame) {
   const canvas = root.querySelector(".kf-band");
   const { mean, std, inference } = frame.band;
   const width = canvas.clientWidth || 600, height = 220;
@@ -297,7 +284,9 @@ function drawBand(root, frame, state) {
   const text = getComputedStyle(root).color;
   const left = 48, right = 8, top = 8, bottom = 24;
   const upper = mean.map((m, i) => m + std[i]), lower = mean.map((m, i) => m - std[i]);
-  const [low, high] = bandLimits(state);
+  // Each rate on its own scale, as the plotly chart was: one scale for all would flatten the low rates.
+  let low = Math.min(...lower, ...inference), high = Math.max(...upper, ...inference);
+  if (low === high) { low -= 0.5; high += 0.5; }
   const x = (i) => left + ((width - left - right) * i) / Math.max(1, mean.length - 1);
   const y = (v) => top + ((height - top - bottom) * (high - v)) / (high - low);
   context.clearRect(0, 0, width, height);
@@ -370,7 +359,7 @@ function show(root, state) {
   computing.hidden = true;
   if (data.stages) drawBoxes(root, frame, data.colours);
   if (data.picture) drawPicture(root, frame, data);
-  if (data.band) drawBand(root, frame, state);
+  if (data.band) drawBand(root, frame);
   root.dataset.state = "ready";
   root.dataset.shownValue = value;
 }
