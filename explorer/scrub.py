@@ -168,6 +168,7 @@ class _Range:
         self.frames: dict = {}
         self.pending: list = []
         self.error: str | None = None
+        self.asked = time.monotonic()
 
     @property
     def complete(self) -> bool:
@@ -178,14 +179,18 @@ class FrameFills:
     """A control's range of frames per key, filled by one shared worker thread, nearest values first.
 
     The worker computes one value at a time and sleeps briefly between values, so the sessions' own script
-    runs get the processor in between. The most recently asked range is filled first. At most `max_ranges`
-    ranges are kept; the one asked for longest ago is dropped first.
+    runs get the processor in between. The most recently asked range is filled first, and a range no page has
+    asked for in `forgotten_after` seconds waits until one does. At most `max_ranges` ranges are kept; the one
+    asked for longest ago is dropped first.
     """
 
-    def __init__(self, max_ranges: int = 6, pause: float = 0.002):
+    def __init__(self, max_ranges: int = 6, pause: float = 0.002, forgotten_after: float = 5.0):
         self._ranges: collections.OrderedDict[tuple, _Range] = collections.OrderedDict()
         self._max_ranges = max_ranges
         self._pause = pause
+        # A page that shows a range being filled asks for it every fraction of a second; a range nobody has
+        # asked for this long (its page closed or moved on) is not filled further until it is asked again.
+        self._forgotten_after = forgotten_after
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
@@ -207,6 +212,7 @@ class FrameFills:
                 while len(self._ranges) > self._max_ranges:
                     self._ranges.popitem(last=False)
             self._ranges.move_to_end(key)
+            fill.asked = time.monotonic()
             if start_frame is not None:
                 fill.frames.setdefault(start, start_frame)
             fill.pending = [v for v in nearest_first(fill.values, start) if v not in fill.frames]
@@ -227,8 +233,11 @@ class FrameFills:
             self._worker.start()
 
     def _next_unit(self):
+        now = time.monotonic()
         for key in reversed(self._ranges):
             fill = self._ranges[key]
+            if now - fill.asked > self._forgotten_after:
+                continue
             while fill.pending and fill.error is None:
                 value = fill.pending.pop(0)
                 if value not in fill.frames:
@@ -240,7 +249,7 @@ class FrameFills:
             with self._lock:
                 fill, value = self._next_unit()
                 while fill is None:
-                    self._wake.wait()
+                    self._wake.wait()  # until a page asks for a range again
                     fill, value = self._next_unit()
             try:
                 frame = fill.compute_frame(value)

@@ -201,3 +201,32 @@ def test_dragging_a_scrub_control_redraws_its_pictures_during_the_drag(server, b
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()
+
+
+def test_a_value_not_computed_yet_shows_computing_then_its_picture(server, browser):
+    """The farthest value from the current one is filled last: jumping there at once shows "Computing", never
+    the old picture under the new label, until the value's frame arrives."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?seed=7")  # a range no other test has filled
+        scrub = _scrub(page, "ff_dim")
+        scrub.wait_for(timeout=RUN_TIMEOUT_MS)
+        page.wait_for_function("el => el.dataset.state === 'ready' && el.dataset.shownValue === '64'",
+                               arg=scrub.element_handle(), timeout=RUN_TIMEOUT_MS)
+        handle = scrub.locator('input[type=range][aria-label="ff_dim"]')
+        handle.focus()
+        page.keyboard.press("End")
+        assert scrub.get_attribute("data-state") == "computing"
+        assert scrub.get_attribute("data-shown-value") is None
+        assert scrub.locator(".kf-computing").is_visible()
+        assert "Computing ff_dim = 256" in scrub.locator(".kf-computing").inner_text()
+        assert scrub.locator(".kf-scrub-value").inner_text() == "ff_dim = 256"
+        # Let go: the page computes 256 itself, and the picture comes.
+        page.wait_for_function("el => el.dataset.state === 'ready' && el.dataset.shownValue === '256'",
+                               arg=scrub.element_handle(), timeout=RUN_TIMEOUT_MS)
+        assert scrub.locator('.kf-stage[data-stage="dense_1"] .kf-shape').inner_text() == "(16, 32, 256)"
+        assert not scrub.locator(".kf-computing").is_visible()
+        _screenshot(page, "scrub_ff_dim_after_jump")
+    finally:
+        context.close()

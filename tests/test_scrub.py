@@ -25,9 +25,9 @@ def _view(stage, array, window):
 
 
 def _fill(fills, key, values, start, compute_frame, seconds=120):
-    fills.request(key, values, start, compute_frame)
+    """Ask for a range as a page filling it does (again every fraction of a second) until it is complete."""
     deadline = time.monotonic() + seconds
-    while fills.status(key)[0] < len(values):
+    while len(fills.request(key, values, start, compute_frame)) < len(values):
         assert fills.status(key)[2] is None, fills.status(key)[2]
         assert time.monotonic() < deadline, "the range was not filled in time"
         time.sleep(0.05)
@@ -194,3 +194,22 @@ def test_trained_weights_at_another_dropout_rate_keep_every_weight():
     assert more > np.mean(compute.dropout_summary(layer, inputs, 16, 5).output_std)
     with pytest.raises(ValueError, match=r"changing \['ff_dim'\] changes the layer's weights"):
         compute.with_config(layer, {"ff_dim": 8}, (None, 32, 7))
+
+
+def test_a_range_no_page_asks_for_any_more_stops_filling_until_asked_again():
+    fills = scrub.FrameFills(forgotten_after=0.3)
+    done = []
+
+    def slow(value):
+        time.sleep(0.05)
+        done.append(value)
+        return {"v": value}
+
+    fills.request(("left",), list(range(100)), 0, slow)
+    time.sleep(1.0)
+    stopped = len(done)
+    assert 0 < stopped < 100
+    time.sleep(0.5)
+    assert len(done) <= stopped + 1  # at most the value under way when it was forgotten
+    _fill(fills, ("left",), list(range(100)), 0, slow, seconds=30)
+    assert sorted(done) == list(range(100))
