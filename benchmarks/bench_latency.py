@@ -610,12 +610,12 @@ class Drag:
         return self.drawn_of_passed / self.passed if self.passed else 0.0
 
 
-def drag(page, label: str, stage: str | None, values: int = DRAG_VALUES, seconds: float = DRAG_SECONDS,
-         midway: Callable[[], None] | None = None) -> None:
-    """Press the mouse on the scrub's thumb, move it across about `values` values in about `seconds` (small moves,
-    evenly spaced in time), release. Goes right unless too near the end of the range (a short range: across
-    its longer side). `midway` runs with the
-    mouse held half-way (a screenshot)."""
+def drag(page, label: str, values: int = DRAG_VALUES, seconds: float = DRAG_SECONDS,
+         midway: Callable[[], None] | None = None, moves: int | None = None) -> None:
+    """Press the mouse on the scrub's thumb, move it across about `values` values in about `seconds` (small moves
+    evenly spaced in time, one per value unless `moves` is given), release. Goes right unless too near the end
+    of the range (a short range: across its longer side). `midway` runs with the mouse held half-way (a
+    screenshot)."""
     slider = range_input(page, label)
     slider.scroll_into_view_if_needed()
     box = slider.bounding_box()
@@ -634,11 +634,12 @@ def drag(page, label: str, stage: str | None, values: int = DRAG_VALUES, seconds
     page.mouse.move(x(start), y)
     page.mouse.down()
     began = time.perf_counter()
-    for index in range(1, values + 1):
-        page.mouse.move(x(start + (end - start) * index / values), y)
-        if midway and index == values // 2:
+    moves = moves or values
+    for index in range(1, moves + 1):
+        page.mouse.move(x(start + (end - start) * index / moves), y)
+        if midway and index == moves // 2:
             midway()
-        time.sleep(max(0.0, began + seconds * index / values - time.perf_counter()))
+        time.sleep(max(0.0, began + seconds * index / moves - time.perf_counter()))
     page.mouse.up()
 
 
@@ -647,7 +648,7 @@ def measured_drag(session: Session, label: str, stage: str | None) -> Drag:
     page = session.page
     page.evaluate(ARM, None)
     page.evaluate(RECORD_DRAG, [label, stage])
-    drag(page, label, stage)
+    drag(page, label)
     failures = wait_settled([session])
     recorded = page.evaluate(STOP_DRAG)
     if failures:
@@ -1043,7 +1044,7 @@ def take_screenshots(browser, url: str, folder: Path) -> list[Path]:
             session.page.set_viewport_size(SCREENSHOT_VIEWPORT)
             wait_settled([session])
             path = folder / f"scrub_{scrub.label}_mid_drag.png"
-            drag(session.page, scrub.label, scrub.stage, midway=lambda: session.page.screenshot(path=str(path)))
+            drag(session.page, scrub.label, midway=lambda: session.page.screenshot(path=str(path)))
             taken.append(path)
             wait_settled([session])
         finally:
@@ -1058,11 +1059,11 @@ def take_screenshots(browser, url: str, folder: Path) -> list[Path]:
 
         def when_computing():
             with contextlib.suppress(PlaywrightError):
-                page.locator(f"{SCRUB.format('ff_dim')}[data-state='computing']").wait_for(timeout=200)
+                page.locator(f"{SCRUB.format('ff_dim')}[data-state='computing']").wait_for(timeout=3000)
                 page.screenshot(path=str(path))
                 taken.append(path)
 
-        drag(page, "ff_dim", "dense_1", values=200, seconds=0.5, midway=when_computing)
+        drag(page, "ff_dim", values=200, seconds=0.5, midway=when_computing, moves=10)
     finally:
         session.close()
     return taken
