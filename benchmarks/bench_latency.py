@@ -16,7 +16,9 @@ Goals (issues 15 and 18), each a ratio app / trivial page unless said otherwise:
                  session had before: the FILL_NEAREST values nearest the current one ready <= 1 s, the whole
                  ff_dim range <= 10 s; the page stays responsive meanwhile: a step made once those nearest
                  values are in (so during the rest of the fill) <= 0.5x the trivial round trip, and the longest
-                 gap between animation frames is reported.
+                 gap between animation frames is reported; what the page receives over its websocket until
+                 the whole range is in: <= 2 MB (the issue's budget per range). The bytes each step's rerun
+                 sends are reported too.
   several users  4 sessions stepping ff_dim at the same moment, each from its own values: no errors, and each
                  session's median step <= 0.5x the trivial round trip; 8 sessions: no errors (times reported).
   start          from launching the server to the home page rendered (its main area settled): <= 2x.
@@ -194,7 +196,8 @@ PROBE = """(() => {
     if (kf.expect !== null && kf.seenAt === null && main && seen(kf.expect, main)) kf.seenAt = performance.now();
     for (const box of kf.query('[data-testid="kf-scrub"]')) {
       const log = kf.scrubs[box.dataset.control] ??= {
-        appeared: performance.now(), start: kf.valueUnderHand(box), bytes: kf.bytes, ready: [], last: null};
+        appeared: performance.now(), start: kf.valueUnderHand(box), bytes: kf.bytes, ready: [], last: null,
+        range: [...box.querySelectorAll('input[type=range]')].map(input => [input.min, input.max, input.step])[0]};
       log.total = Number(box.dataset.total);
       const ready = box.dataset.readyValues ?? '';
       if (ready !== log.last) {
@@ -364,8 +367,13 @@ def range_input(page, label: str):
 
 
 def scrub_values(log: dict) -> set[float]:
-    """Every value of a scrub's range: its longest list of received values (the whole range once complete,
-    else the values received so far, which surround the start as the range fills nearest first)."""
+    """Every value of a scrub's range: from its input's min, max and step if they count data-total values
+    (a numeric range), else its longest list of received values (the whole range once complete)."""
+    with contextlib.suppress(TypeError, ValueError):
+        low, high, step = (float(number) for number in log["range"])
+        count = round((high - low) / step) + 1
+        if count == log["total"]:
+            return {round(low + index * step, 9) for index in range(count)}
     return max((ready_values(ready) for _, ready, _ in log["ready"]), key=len, default=set())
 
 
