@@ -209,7 +209,7 @@ def test_a_value_not_computed_yet_shows_computing_then_its_picture(server, brows
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
-        page.goto(f"{server}/Feature_and_Temporal_Mixing?seed=7")  # a range no other test has filled
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_activation=tanh&mix_window=5")  # a range no other test fills
         scrub = _scrub(page, "ff_dim")
         scrub.wait_for(timeout=RUN_TIMEOUT_MS)
         page.wait_for_function("el => el.dataset.state === 'ready' && el.dataset.shownValue === '64'",
@@ -217,7 +217,7 @@ def test_a_value_not_computed_yet_shows_computing_then_its_picture(server, brows
         handle = scrub.locator('input[type=range][aria-label="ff_dim"]')
         handle.focus()
         page.keyboard.press("End")
-        assert scrub.get_attribute("data-state") == "computing"
+        assert scrub.get_attribute("data-state") == "computing", scrub.get_attribute("data-shown-value")
         assert scrub.get_attribute("data-shown-value") is None
         assert scrub.locator(".kf-computing").is_visible()
         assert "Computing ff_dim = 256" in scrub.locator(".kf-computing").inner_text()

@@ -67,10 +67,16 @@ class Traffic:
 
     def __init__(self, page):
         self.answers: list[tuple[str, str | None]] = []
-        page.on("response", lambda response: self.answers.append((response.url, response.headers.get("x-replica"))))
+        page.on("response", self._answer)
         devtools = page.context.new_cdp_session(page)
         devtools.send("Network.enable")
         devtools.on("Network.webSocketHandshakeResponseReceived", self._websocket)
+
+    def _answer(self, response) -> None:
+        # A blob: URL is made in the browser (the scrub component's inline script is loaded from one): no server
+        # answered it.
+        if response.url.startswith("http"):
+            self.answers.append((response.url, response.headers.get("x-replica")))
 
     def _websocket(self, event) -> None:
         headers = {name.lower(): value for name, value in event["response"]["headers"].items()}

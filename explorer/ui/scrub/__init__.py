@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from explorer import scrub as frames
-from explorer.ui import controls, state
+from explorer.ui import state
 
 _FOLDER = Path(__file__).parent
 FILL_SECONDS = 0.4
@@ -63,6 +63,10 @@ def _released(key: str, component_key: str, values: tuple) -> None:
 
 def _sent_key(key: str) -> str:
     return f"_kf_sent_{key}"
+
+
+def _incremental_key(key: str) -> str:
+    return f"_kf_incremental_{key}"
 
 
 def payload(control: str, values: Sequence, current: Any, range_key: tuple, ready: dict, views: dict,
@@ -121,9 +125,11 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
     """
     values = tuple(values)
     ready = frames.FILLS.request(range_key, values, current, compute_frame, current_frame)
-    if not st.session_state.pop(f"_kf_released_{key}", False):
-        # A run the component may be new to (first visit, another tab before): send it every frame.
-        st.session_state[_sent_key(key)] = (None, set())
+    # Only the run that follows a release knows the component is mounted with the frames it was sent; any
+    # other run may meet a new component (first visit, another tab before) and sends every frame. So do the
+    # fill's timed reruns: a component mounting (its script loads asynchronously) gets only the newest data,
+    # so frames sent by the run before could be lost with them.
+    st.session_state[_incremental_key(key)] = st.session_state.pop(f"_kf_released_{key}", False)
     arguments = (control, key, values, current, range_key, compute_frame, views, fallback)
     if len(ready) < len(values) and frames.FILLS.status(range_key)[2] is None:
         _filling(*arguments)
@@ -161,9 +167,9 @@ def _filling(control, key, values, current, range_key, compute_frame, views, fal
 def _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready) -> None:
     error = frames.FILLS.status(range_key)[2]
     component_key = f"{key}_scrub"
-    # The browser keeps the frames it has (per range): send only those it was not sent yet.
+    # The browser keeps the frames it has (per range): after a release, send only those it was not sent yet.
     sent_range, sent = st.session_state.get(_sent_key(key), (None, set()))
-    if sent_range != range_key:
+    if sent_range != range_key or not st.session_state.pop(_incremental_key(key), False):
         sent = set()
     new = {v: frame for v, frame in ready.items() if label(v) not in sent}
     st.session_state[_sent_key(key)] = (range_key, sent | {label(v) for v in new})
