@@ -213,3 +213,26 @@ def test_a_range_no_page_asks_for_any_more_stops_filling_until_asked_again():
     assert len(done) <= stopped + 1  # at most the value under way when it was forgotten
     _fill(fills, ("left",), list(range(100)), 0, slow, seconds=30)
     assert sorted(done) == list(range(100))
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("class_name, config, size, values", [
+    ("FeatureMixing", CONFIG, "ff_dim", [1, 2, 17, 64, 200, 256]),
+    ("FeatureMixing", {**CONFIG, "dropout": 0.5}, "ff_dim", [3, 130]),
+    ("TokenEmbedding", {"c_in": 7, "d_model": 16, "kernel_size": 3, "padding": "circular"}, "d_model", [1, 16, 128]),
+])
+def test_the_fill_traces_without_variables_exactly_as_a_plain_build(class_name, config, size, values, training):
+    from keras.src.backend.common import global_state
+
+    inputs = _inputs()
+    for value in values:
+        changed = {**config, size: value}
+        layer, stages = compute.built_and_traced(class_name, changed, (None, 32, 7), 0, inputs, training)
+        plain = compute.build_layer(class_name, changed, (None, 32, 7), 0)
+        expected = compute.trace_arrays(plain, inputs, training, 0)
+        assert list(stages) == list(expected)
+        for name in expected:
+            np.testing.assert_array_equal(stages[name], expected[name], err_msg=f"{class_name} {size}={value} {name}")
+        assert compute.pipeline(layer, stages) == compute.pipeline(plain, expected)
+        # Its variables never get values, and keras is not left waiting to give them any.
+        assert not global_state.get_global_attribute("uninitialized_variables")
