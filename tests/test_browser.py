@@ -315,6 +315,9 @@ def test_frames_the_browser_lost_are_sent_again(server, browser):
             return lost;
         }""")
         assert len(lost) == 2
+        # The next payload names them as sent: a release brings one even when the fill is already complete.
+        scrub.locator('input[type=range][aria-label="ff_dim"]').focus()
+        page.keyboard.press("ArrowRight")
         page.wait_for_function("el => (el.dataset.readyValues || '').split(',').length === Number(el.dataset.total)",
                                arg=scrub.element_handle(), timeout=4 * RUN_TIMEOUT_MS)
         ready = scrub.get_attribute("data-ready-values").split(",")
