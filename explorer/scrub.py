@@ -221,6 +221,12 @@ class FrameFills:
                 self._wake.notify()
             return dict(fill.frames)
 
+    def frame(self, key: tuple, value) -> dict | None:
+        """The frame of `value` in `key`'s range if it is ready, else None (nothing is started)."""
+        with self._lock:
+            fill = self._ranges.get(key)
+            return fill.frames.get(value) if fill else None
+
     def status(self, key: tuple) -> tuple[int, int, str | None]:
         """(values ready, values in the range, error) of `key`'s range; (0, 0, None) for an unknown key."""
         with self._lock:

@@ -236,3 +236,14 @@ def test_the_fill_traces_without_variables_exactly_as_a_plain_build(class_name, 
         assert compute.pipeline(layer, stages) == compute.pipeline(plain, expected)
         # Its variables never get values, and keras is not left waiting to give them any.
         assert not global_state.get_global_attribute("uninitialized_variables")
+
+
+def test_a_ready_frame_is_read_without_starting_anything():
+    """The run after a release reuses the fill's frame of the released value instead of making it again."""
+    fills = scrub.FrameFills()
+    made = []
+    assert fills.frame(("r",), 1) is None  # an unknown range is not created
+    assert fills.status(("r",)) == (0, 0, None)
+    _fill(fills, ("r",), [1, 2, 3], 2, lambda v: made.append(v) or {"v": v})
+    assert fills.frame(("r",), 3) == {"v": 3} and fills.frame(("r",), 4) is None
+    assert sorted(made) == [1, 2, 3]

@@ -358,7 +358,6 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
     st.subheader(title)
     stage, interactive = _stage_controls(choice, stages, key_prefix)
     spec = frames.StageFrameSpec(window, view, stage, tuple(sorted((value_ranges or {}).items())))
-    current_frame = frames.stages_frame(layer(choice), stages, spec)
     config = dict(choice.config)
     current = config.pop(control)
     call_kwargs = call_kwargs or {}
@@ -369,8 +368,10 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
         return frames.stages_frame(*traced(value), spec)
 
     range_key = ("stages", control, choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
-                 choice.input_shape, choice.variant, choice.call, training, window, stage, key_prefix,
-                 spec.value_ranges)
+                 choice.input_shape, choice.variant, choice.call, choice.weights, choice.normalized, training, window,
+                 stage, key_prefix, spec.value_ranges)
+    # After a release the fill has usually made this value's frame already, from the same build and trace.
+    current_frame = frames.FILLS.frame(range_key, current) or frames.stages_frame(layer(choice), stages, spec)
     shown = view(stage, stages[stage], window)
     descriptions = type(layer(choice)).stage_descriptions()
     views = {"stages": [{"name": name, "description": descriptions.get(name, "")} for name in stages],
@@ -438,7 +439,7 @@ def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs
         return frames.band_frame_at(build(value), inputs, choice.seed, MC_SAMPLES, pick, call_kwargs)
 
     range_key = ("band", choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
-                 choice.input_shape, choice.variant, choice.call, pick_key)
+                 choice.input_shape, choice.variant, choice.call, choice.weights, choice.normalized, pick_key)
     title = f"output of {band_label} under Monte Carlo dropout ({MC_SAMPLES} passes)"
     scrub.show("dropout", key, values, current, range_key, compute_frame, current_frame, {"band": {"title": title}},
                fallback)
