@@ -19,6 +19,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
+import kflayers
 from explorer import compute, figures, model_file, notebook, trained
 from explorer import scrub as frames
 from explorer.batch import labels_of, zscored_rows
@@ -93,6 +94,11 @@ def layer(choice: LayerChoice):
 
 @st.cache_data(max_entries=64, show_spinner="Tracing the layer…")
 def trace(choice: LayerChoice, training: bool, _inputs, _call_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    if choice.weights == "fresh" and choice.class_name in compute.NESTED_SIZES:
+        # The same arrays without making the layer's variables (a release of a size control then builds no
+        # layer unless a view needs its weights): see `compute.built_and_traced`.
+        return compute.built_and_traced(choice.class_name, dict(choice.config), choice.build_shape, choice.seed,
+                                        _inputs, training, **(_call_kwargs or {}))[1]
     return compute.trace_arrays(layer(choice), _inputs, training, choice.seed, **(_call_kwargs or {}))
 
 
@@ -287,7 +293,7 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
 
 def _stage_controls(choice: LayerChoice, stages: dict[str, np.ndarray], key_prefix: str) -> tuple[str, bool]:
     """The stage to draw large, and whether as a plotly chart."""
-    descriptions = type(layer(choice)).stage_descriptions()
+    descriptions = getattr(kflayers, choice.class_name).stage_descriptions()
     names = list(stages)
     stage = controls.select("Stage", f"{key_prefix}_stage", names, names[-1],
                             format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
@@ -373,7 +379,7 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
     # After a release the fill has usually made this value's frame already, from the same build and trace.
     current_frame = frames.FILLS.frame(range_key, current) or frames.stages_frame(layer(choice), stages, spec)
     shown = view(stage, stages[stage], window)
-    descriptions = type(layer(choice)).stage_descriptions()
+    descriptions = getattr(kflayers, choice.class_name).stage_descriptions()
     views = {"stages": [{"name": name, "description": descriptions.get(name, "")} for name in stages],
              "picture": {"row_title": shown.row_title,
                          "row_labels": list(shown.row_labels) if shown.row_labels is not None else None}}
