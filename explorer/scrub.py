@@ -193,6 +193,8 @@ class FrameFills:
         self._forgotten_after = forgotten_after
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._computing = False
         self._worker: threading.Thread | None = None
 
     def request(self, key: tuple, values: Sequence, start, compute_frame: Callable[[object], dict],
@@ -220,6 +222,12 @@ class FrameFills:
                 self._ensure_worker()
                 self._wake.notify()
             return dict(fill.frames)
+
+    def frame(self, key: tuple, value) -> dict | None:
+        """The frame of `value` in `key`'s range if it is ready, else None (nothing is started)."""
+        with self._lock:
+            fill = self._ranges.get(key)
+            return fill.frames.get(value) if fill else None
 
     def status(self, key: tuple) -> tuple[int, int, str | None]:
         """(values ready, values in the range, error) of `key`'s range; (0, 0, None) for an unknown key."""
@@ -251,15 +259,30 @@ class FrameFills:
                 while fill is None:
                     self._wake.wait()  # until a page asks for a range again
                     fill, value = self._next_unit()
+                self._computing = True
             try:
-                frame = fill.compute_frame(value)
-            except Exception as error:  # noqa: BLE001  (shown to the user as one sentence by the page)
-                with self._lock:
-                    fill.error = f"Precomputing the other values stopped at {value}: {error}"
-                continue
+                frame, error = fill.compute_frame(value), None
+            except Exception as failure:  # noqa: BLE001  (shown to the user as one sentence by the page)
+                frame, error = None, f"Precomputing the other values stopped at {value}: {failure}"
             with self._lock:
-                fill.frames[value] = frame
+                if error is None:
+                    fill.frames[value] = frame
+                else:
+                    fill.error = error
+                self._computing = False
+                self._idle.notify_all()
             time.sleep(self._pause)
+
+    def forget_all(self) -> None:
+        """Drop every range and return once no value is being computed: no background work is left running.
+
+        The tests call it between tests, so that a fill started by one (its builds seed keras' global random
+        state) cannot run into the next one's seeded random draws.
+        """
+        with self._lock:
+            self._ranges.clear()
+            while self._computing:
+                self._idle.wait()
 
 
 FILLS = FrameFills()

@@ -215,6 +215,12 @@ class TrainingJobs:
         self._lock = threading.Lock()
         self._max_entries = max_entries
 
+    def wait_all(self) -> None:
+        """Return once every training started so far has ended (the tests wait between tests)."""
+        with self._lock:
+            futures = [job.future for job in self._jobs.values()]
+        concurrent.futures.wait(futures)
+
     def get(self, key) -> TrainingJob | None:
         with self._lock:
             return self._jobs.get(key)

@@ -81,8 +81,29 @@ def html_pictures(body: str) -> list[np.ndarray]:
     return [np.asarray(Image.open(BytesIO(base64.b64decode(png))).convert("RGB")) for png in encoded]
 
 
+_HELD: dict[tuple, dict] = {}
+"""(id of an AppTest, range id) -> the frames a browser would hold, as scrub.js keeps them across payloads."""
+
+
 def scrub_payload(at: AppTest, control: str) -> dict:
-    """The data the page sent to its scrub component for `control` (AppTest cannot run the component's JS)."""
+    """The data the page sent to its scrub component for `control`, with every frame of its range sent so far.
+
+    AppTest cannot run the component's JS, so this does what it does: keep the frames of each payload, and
+    when a payload names frames as sent that it never saw (runs this helper did not look at), ask for the
+    whole range again (the `resend` trigger forgets what the session sent) and run once more.
+    """
+    data = _scrub_data(at, control)
+    held = _HELD.setdefault((id(at), data["range_id"]), {})
+    if any(label not in held for label in data["held"]):
+        for key in [key for key in at.session_state if key.startswith("_kf_sent_")]:
+            del at.session_state[key]
+        data = _scrub_data(run(at), control)
+        assert data["held"] == [], "a resend must send the whole range"
+    held.update(data["frames"])
+    return {**data, "frames": dict(held)}
+
+
+def _scrub_data(at: AppTest, control: str) -> dict:
     payloads = [json.loads(element.proto.json) for element in at.get("bidi_component")]
     found = [data for data in payloads if data.get("control") == control]
     assert found, f"no scrub component for {control}; the page has {[p.get('control') for p in payloads]}"

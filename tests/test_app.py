@@ -427,3 +427,31 @@ def test_a_scrub_component_that_fails_to_load_falls_back_to_the_plain_control_wi
     run(at)
     assert at.session_state[key] == moved and at.query_params[key] == str(moved)
     assert box in pipeline_texts(at)
+
+
+def test_a_scrub_range_reaches_the_browser_once_within_its_budget_and_again_after_a_gap():
+    """Each run sends only the frames not sent before, naming those sent (`held`); a forgotten send
+    (what the component's `resend` trigger does) makes the next run send the whole range once."""
+    import json
+    import time
+
+    at = run(_app().switch_page(MIXING))
+    received, sizes, deadline = {}, [], time.monotonic() + 180
+    while True:
+        element = next(e for e in at.get("bidi_component") if json.loads(e.proto.json).get("control") == "ff_dim")
+        sizes.append(len(element.proto.json.encode()))
+        data = json.loads(element.proto.json)
+        assert sorted(data["held"], key=int) == sorted(received, key=int)  # exactly what was sent before
+        assert not set(data["frames"]) & set(received)  # no frame twice
+        received.update(data["frames"])
+        if len(received) == len(data["labels"]):
+            break
+        assert time.monotonic() < deadline, f"only {len(received)} of 256 values in time"
+        time.sleep(0.4)
+        run(at)
+    assert sum(sizes) < 2 * 1024 * 1024, sizes
+    assert sorted(received, key=int) == [str(v) for v in range(1, 257)]
+    del at.session_state["_kf_sent_mix_ff_dim"]
+    again = json.loads(next(e.proto.json for e in run(at).get("bidi_component")
+                            if json.loads(e.proto.json).get("control") == "ff_dim"))
+    assert again["held"] == [] and sorted(again["frames"], key=int) == sorted(received, key=int)

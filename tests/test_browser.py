@@ -345,3 +345,32 @@ def test_dragging_the_mixer_flavour_redraws_the_boxes_and_the_importance_without
         assert page.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()
+
+
+def test_frames_the_browser_lost_are_sent_again(server, browser):
+    """Each payload carries only new frames and names those sent before; a browser missing one of those (a
+    payload replaced before the component mounted) asks for the whole range once, and the range completes."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_window=7")  # a range no other test fills
+        scrub = _scrub(page, "ff_dim")
+        scrub.wait_for(timeout=RUN_TIMEOUT_MS)
+        page.wait_for_function("el => (el.dataset.readyValues || '').split(',').length >= 3",
+                               arg=scrub.element_handle(), timeout=RUN_TIMEOUT_MS)
+        lost = page.evaluate("""() => {
+            const lost = [];
+            for (const entry of globalThis.__kfScrubFrames.values())
+                for (const value of [...entry.frames.keys()].slice(0, 2)) { entry.frames.delete(value); lost.push(value); }
+            return lost;
+        }""")
+        assert len(lost) == 2
+        # The next payload names them as sent: a release brings one even when the fill is already complete.
+        scrub.locator('input[type=range][aria-label="ff_dim"]').focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("el => (el.dataset.readyValues || '').split(',').length === Number(el.dataset.total)",
+                               arg=scrub.element_handle(), timeout=4 * RUN_TIMEOUT_MS)
+        ready = scrub.get_attribute("data-ready-values").split(",")
+        assert set(lost) <= set(ready) and len(ready) == 256
+    finally:
+        context.close()

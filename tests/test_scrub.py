@@ -262,3 +262,37 @@ def test_flavour_frames_equal_a_plain_build_and_trace_of_each_flavour():
     # The weight counts tell the flavours apart: 7 coefficients, a Dense projection, attention projections.
     counts = [data["frames"][name]["total"] for name in FLAVOURS]
     assert counts[0] == 7 and len(set(counts)) >= 3
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("class_name, config, size, values", [
+    ("FeatureMixing", CONFIG, "ff_dim", [1, 2, 17, 64, 200, 256]),
+    ("FeatureMixing", {**CONFIG, "dropout": 0.5}, "ff_dim", [3, 130]),
+    ("TokenEmbedding", {"c_in": 7, "d_model": 16, "kernel_size": 3, "padding": "circular"}, "d_model", [1, 16, 128]),
+])
+def test_the_fill_traces_without_variables_exactly_as_a_plain_build(class_name, config, size, values, training):
+    from keras.src.backend.common import global_state
+
+    inputs = _inputs()
+    for value in values:
+        changed = {**config, size: value}
+        layer, stages = compute.built_and_traced(class_name, changed, (None, 32, 7), 0, inputs, training)
+        plain = compute.build_layer(class_name, changed, (None, 32, 7), 0)
+        expected = compute.trace_arrays(plain, inputs, training, 0)
+        assert list(stages) == list(expected)
+        for name in expected:
+            np.testing.assert_array_equal(stages[name], expected[name], err_msg=f"{class_name} {size}={value} {name}")
+        assert compute.pipeline(layer, stages) == compute.pipeline(plain, expected)
+        # Its variables never get values, and keras is not left waiting to give them any.
+        assert not global_state.get_global_attribute("uninitialized_variables")
+
+
+def test_a_ready_frame_is_read_without_starting_anything():
+    """The run after a release reuses the fill's frame of the released value instead of making it again."""
+    fills = scrub.FrameFills()
+    made = []
+    assert fills.frame(("r",), 1) is None  # an unknown range is not created
+    assert fills.status(("r",)) == (0, 0, None)
+    _fill(fills, ("r",), [1, 2, 3], 2, lambda v: made.append(v) or {"v": v})
+    assert fills.frame(("r",), 3) == {"v": 3} and fills.frame(("r",), 4) is None
+    assert sorted(made) == [1, 2, 3]

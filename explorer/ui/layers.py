@@ -19,6 +19,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.ui import tensorflow  # noqa: F401  (first: loads TensorFlow and freezes its objects)
+import kflayers
 from explorer import compute, figures, model_file, notebook, trained
 from explorer import scrub as frames
 from explorer.batch import labels_of, zscored_rows
@@ -93,6 +94,11 @@ def layer(choice: LayerChoice):
 
 @st.cache_data(max_entries=64, show_spinner="Tracing the layer…")
 def trace(choice: LayerChoice, training: bool, _inputs, _call_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    if choice.weights == "fresh" and choice.class_name in compute.NESTED_SIZES:
+        # The same arrays without making the layer's variables (a release of a size control then builds no
+        # layer unless a view needs its weights): see `compute.built_and_traced`.
+        return compute.built_and_traced(choice.class_name, dict(choice.config), choice.build_shape, choice.seed,
+                                        _inputs, training, **(_call_kwargs or {}))[1]
     return compute.trace_arrays(layer(choice), _inputs, training, choice.seed, **(_call_kwargs or {}))
 
 
@@ -294,7 +300,7 @@ def activations_section(choice: LayerChoice, stages: dict[str, np.ndarray], wind
 def _stage_controls(choice: LayerChoice, stages: dict[str, np.ndarray], key_prefix: str,
                     default: str | None = None) -> tuple[str, bool]:
     """The stage to draw large (`default`, else the last, until one is chosen), and whether as a plotly chart."""
-    descriptions = type(layer(choice)).stage_descriptions()
+    descriptions = getattr(kflayers, choice.class_name).stage_descriptions()
     names = list(stages)
     stage = controls.select("Stage", f"{key_prefix}_stage", names, default if default in names else names[-1],
                             format_func=lambda s: f"{s}: {descriptions.get(s, '')}",
@@ -344,6 +350,28 @@ class MovedLayer:
     descriptions: dict | None = None
 
 
+def traced_at(choice: LayerChoice, control: str, inputs, training: bool,
+              call_kwargs: dict) -> Callable[[object], tuple[object, dict[str, np.ndarray]]]:
+    """value -> (layer, trace) with `control` at that value, for the background fill (see `layer_at`).
+
+    Fresh weights need no variables: `compute.built_and_traced` gives the same trace for a third of the cost.
+    """
+    if choice.weights == "fresh":
+        return lambda value: compute.built_and_traced(choice.class_name, {**dict(choice.config), control: value},
+                                                      choice.build_shape, choice.seed, inputs, training,
+                                                      **call_kwargs)
+    return _traced_with(layer_at(choice, control), inputs, training, choice.seed, call_kwargs)
+
+
+def _traced_with(build: Callable[[object], object], inputs, training: bool, seed: int,
+                 call_kwargs: dict) -> Callable[[object], tuple[object, dict[str, np.ndarray]]]:
+    def traced(value):
+        built = build(value)
+        return built, compute.trace_arrays(built, inputs, training, seed, **call_kwargs)
+
+    return traced
+
+
 def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Sequence, inputs,
                          stages: dict[str, np.ndarray], window: int, training: bool,
                          view: Callable[[str, np.ndarray, int], compute.StageView], key_prefix: str,
@@ -368,22 +396,26 @@ def scrub_stages_section(choice: LayerChoice, control: str, key: str, values: Se
     st.subheader(title)
     stage, interactive = _stage_controls(choice, stages, key_prefix, default_stage)
     spec = frames.StageFrameSpec(window, view, stage, tuple(sorted((value_ranges or {}).items())))
-    current_frame = frames.stages_frame(layer(choice), stages, spec)
+    call_kwargs = call_kwargs or {}
     if moved is None:
         config = dict(choice.config)
         moved = MovedLayer(config.pop(control), layer_at(choice, control),
                            (choice.class_name, tuple(sorted(config.items()))))
-    call_kwargs = call_kwargs or {}
+        traced = traced_at(choice, control, inputs, training, call_kwargs)
+    else:
+        traced = _traced_with(moved.build, inputs, training, choice.seed, call_kwargs)
 
     def compute_frame(value):
-        return frames.stages_frame_at(moved.build(value), inputs, training, choice.seed, spec, call_kwargs)
+        return frames.stages_frame(*traced(value), spec)
 
     range_key = ("stages", control, moved.fixed, choice.seed, choice.data_key, choice.input_shape, choice.variant,
                  choice.call, choice.weights, choice.normalized, training, window, stage, key_prefix,
                  spec.value_ranges)
+    # After a release the fill has usually made this value's frame already, from the same build and trace.
+    current_frame = frames.FILLS.frame(range_key, moved.current) or frames.stages_frame(layer(choice), stages, spec)
     shown = view(stage, stages[stage], window)
     column_title = (column_titles or {}).get(stage, "time step")
-    descriptions = type(layer(choice)).stage_descriptions()
+    descriptions = getattr(kflayers, choice.class_name).stage_descriptions()
     views = {"stages": [{"name": name, "description": descriptions.get(name, "")} for name in stages],
              "picture": {"row_title": shown.row_title, "column_title": column_title,
                          "row_labels": list(shown.row_labels) if shown.row_labels is not None else None}}

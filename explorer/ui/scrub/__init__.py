@@ -3,7 +3,12 @@
 `value()` gives the control's value before the page builds its layer (from the session, else the link,
 else the default; a value out of range falls back as the sliders' do); `show()` draws the component with
 the frames ready so far (see `explorer.scrub`) and, while the rest of the range is filled in the
-background, redraws itself every fraction of a second with what is ready. On release the browser hands the
+background, redraws itself every fraction of a second with what is ready.
+
+Each payload carries only the frames this session has not sent yet, with the list of those it sent before
+(`held`). The browser keeps a range's frames for the page's lifetime, whatever remounts the component (a
+component mounting gets only the newest data, its script loading asynchronously); should it miss one it was
+sent, it asks once (trigger `resend`) and the next run sends the whole range again. On release the browser hands the
 value back (`setStateValue`); a callback writes it into the session before the page runs again, and the
 link follows. A component that cannot be drawn falls back to the plain slider with one sentence.
 """
@@ -57,7 +62,6 @@ def _released(key: str, component_key: str, values: tuple) -> None:
     by_label = {label(v): v for v in values}
     if released in by_label:
         st.session_state[key] = by_label[released]
-        # The component that handed the value over is mounted and holds the frames it was sent.
         st.session_state[f"_kf_released_{key}"] = True
 
 
@@ -65,24 +69,27 @@ def _sent_key(key: str) -> str:
     return f"_kf_sent_{key}"
 
 
-def _incremental_key(key: str) -> str:
-    return f"_kf_incremental_{key}"
+def _resend(key: str) -> None:
+    """The browser misses frames it was sent (a payload it never saw): the next run sends them all."""
+    st.session_state.pop(_sent_key(key), None)
 
 
 def payload(control: str, values: Sequence, current: Any, range_key: tuple, ready: dict, views: dict,
-            error: str | None = None) -> dict:
+            error: str | None = None, held: Sequence = ()) -> dict:
     """What the browser receives: the range, the value Python holds, frames (those it does not have yet), how to
     draw them.
 
     Args:
+        ready: the frames to send, {value: frame}.
         views: what the component draws besides the input ("stages", "picture", "band"; see `scrub.js`).
+        held: the labels of the frames sent before, which the browser should hold.
     """
     thumbnails: dict[str, int] = {}
     shared = {label(v): _shared_thumbnails(frame, thumbnails) for v, frame in ready.items()}
     values = list(values)
     return {"control": control, "labels": [label(v) for v in values], "value": label(current),
             "range_id": hashlib.sha1(repr(range_key).encode()).hexdigest()[:16],
-            "frames": shared, "thumbnails": [json.loads(text) for text in thumbnails], "colours": _colours(),
+            "frames": shared, "held": list(held), "thumbnails": [json.loads(text) for text in thumbnails], "colours": _colours(),
             "numeric": _numeric(values), "error": error, **views}
 
 
@@ -125,11 +132,8 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
     """
     values = tuple(values)
     ready = frames.FILLS.request(range_key, values, current, compute_frame, current_frame)
-    # Only the run that follows a release knows the component is mounted with the frames it was sent; any
-    # other run may meet a new component (first visit, another tab before) and sends every frame. So do the
-    # fill's timed reruns: a component mounting (its script loads asynchronously) gets only the newest data,
-    # so frames sent by the run before could be lost with them.
-    st.session_state[_incremental_key(key)] = st.session_state.pop(f"_kf_released_{key}", False)
+    # The whole page follows a release: a fragment run after this one need not ask for it again.
+    st.session_state.pop(f"_kf_released_{key}", None)
     arguments = (control, key, values, current, range_key, compute_frame, views, fallback)
     if len(ready) < len(values) and frames.FILLS.status(range_key)[2] is None:
         _filling(*arguments)
@@ -167,16 +171,19 @@ def _filling(control, key, values, current, range_key, compute_frame, views, fal
 def _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready) -> None:
     error = frames.FILLS.status(range_key)[2]
     component_key = f"{key}_scrub"
-    # The browser keeps the frames it has (per range): after a release, send only those it was not sent yet.
-    sent_range, sent = st.session_state.get(_sent_key(key), (None, set()))
-    if sent_range != range_key or not st.session_state.pop(_incremental_key(key), False):
-        sent = set()
+    # The browser keeps the frames it was sent (per range): send only the others, naming those it should hold.
+    sent_range, sent = st.session_state.get(_sent_key(key), (None, frozenset()))
+    if sent_range != range_key:
+        sent = frozenset()
     new = {v: frame for v, frame in ready.items() if label(v) not in sent}
+    held = [label(v) for v in values if label(v) in sent]
     st.session_state[_sent_key(key)] = (range_key, sent | {label(v) for v in new})
     try:
-        _component()(key=component_key, data=payload(control, values, current, range_key, new, views, error),
+        _component()(key=component_key,
+                     data=payload(control, values, current, range_key, new, views, error, held),
                      default={"value": label(current)},
-                     on_value_change=functools.partial(_released, key, component_key, values))
+                     on_value_change=functools.partial(_released, key, component_key, values),
+                     on_resend_change=functools.partial(_resend, key))
     except Exception as failure:  # noqa: BLE001  (the page never shows a traceback; the slider stands in)
         if fallback() != current:
             # Moved inside this fragment, which alone reran: the whole page must follow the new value.

@@ -384,15 +384,51 @@ function show(root, state) {
   root.dataset.shownValue = value;
 }
 
+// The frames this page holds, per range, whatever remounts the component: the server sends each frame once
+// (a payload names those it sent before, `held`), and a component mounting gets only the newest payload.
+const STORE = globalThis.__kfScrubFrames || (globalThis.__kfScrubFrames = new Map());
+const STORED_RANGES = 8;
+const RESEND_AFTER_MS = 2000;
+
+function stored(rangeId) {
+  const entry = STORE.get(rangeId) || { frames: new Map(), unpacking: new Set(), askedAt: -Infinity };
+  STORE.delete(rangeId);
+  STORE.set(rangeId, entry); // most recently used last; the oldest range is dropped first
+  while (STORE.size > STORED_RANGES) STORE.delete(STORE.keys().next().value);
+  return entry;
+}
+
+function receive(root, state, entry, data, setTriggerValue) {
+  for (const [value, frame] of Object.entries(data.frames)) {
+    if (entry.frames.has(value) || entry.unpacking.has(value)) continue;
+    entry.unpacking.add(value);
+    prepare(frame, data.thumbnails).then((ready) => {
+      entry.unpacking.delete(value);
+      entry.frames.set(value, ready);
+      if (state.rangeId !== data.range_id) return;
+      counted(root, state);
+      if (root.dataset.state !== "ready" || root.dataset.shownValue !== labelUnderHand(root, state)) show(root, state);
+    });
+  }
+  // A frame sent before but never seen (its payload was replaced before the component mounted): ask for the
+  // whole range once; a payload without `held` is that whole range.
+  if (!data.held.length) entry.askedAt = -Infinity;
+  const missing = data.held.some((value) => !entry.frames.has(value) && !entry.unpacking.has(value));
+  if (missing && performance.now() - entry.askedAt > RESEND_AFTER_MS) {
+    entry.askedAt = performance.now();
+    setTriggerValue("resend", data.range_id);
+  }
+}
+
 export default function (component) {
-  const { data, parentElement, setStateValue } = component;
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
   let root = parentElement.querySelector(".kf-scrub");
   if (!root) root = build(parentElement);
   const state = root._kfState || (root._kfState = { frames: new Map(), rangeId: null, committed: null });
   const input = root.querySelector(".kf-input");
+  const entry = stored(data.range_id);
   if (state.rangeId !== data.range_id) {
-    state.frames = new Map();
-    state.unpacking = new Set();
+    state.frames = entry.frames;
     state.rangeId = data.range_id;
     buildBoxes(root, data.stages);
     buildPicture(root, data);
@@ -402,19 +438,7 @@ export default function (component) {
   state.setStateValue = setStateValue;
   root.dataset.control = data.control;
   root.dataset.total = String(data.labels.length);
-  state.unpacking = state.unpacking || new Set();
-  for (const [value, frame] of Object.entries(data.frames)) {
-    if (state.frames.has(value) || state.unpacking.has(value)) continue;
-    state.unpacking.add(value);
-    const rangeId = state.rangeId;
-    prepare(frame, data.thumbnails).then((ready) => {
-      state.unpacking.delete(value);
-      if (state.rangeId !== rangeId) return;
-      state.frames.set(value, ready);
-      counted(root, state);
-      if (root.dataset.state !== "ready" || root.dataset.shownValue !== labelUnderHand(root, state)) show(root, state);
-    });
-  }
+  receive(root, state, entry, data, setTriggerValue);
   counted(root, state);
   input.setAttribute("aria-label", data.control);
   const [low, high, step] = data.numeric || [0, data.labels.length - 1, 1];
