@@ -402,8 +402,17 @@ def wait_range_ready(page, label: str, timeout_s: float = FILL_TIMEOUT_S) -> boo
     return False
 
 
-def ready_values(ready: str) -> set[float]:
-    return {round(float(value), 9) for value in ready.split(",") if value.strip()}
+def ready_values(ready: str) -> set:
+    """The values a scrub has received: numbers where they are numbers (so 0.1 and 0.10 are one), else names
+    (the mixer flavours)."""
+    return {_as_number(value) for value in ready.split(",") if value.strip()}
+
+
+def _as_number(text: str):
+    try:
+        return round(float(text), 9)
+    except ValueError:
+        return text.strip()
 
 
 def ready_count(ready: str) -> int:
