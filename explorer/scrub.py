@@ -127,12 +127,6 @@ def stages_frame(layer, stages: dict[str, np.ndarray], spec: StageFrameSpec) -> 
     return {"boxes": boxes, "total": rows.total, "picture": picture}
 
 
-def stages_frame_at(built, inputs, training: bool, seed: int, spec: StageFrameSpec,
-                    call_kwargs: dict | None = None) -> dict:
-    """The frame of layer `built` (made at one value of the control), traced on the page's whole batch."""
-    return stages_frame(built, compute.trace_arrays(built, inputs, training, seed, **(call_kwargs or {})), spec)
-
-
 def band_frame_at(built, inputs, seed: int, samples: int, pick: Callable[[np.ndarray], np.ndarray],
                   call_kwargs: dict | None = None) -> dict:
     """The Monte Carlo band of layer `built`: `samples` seeded passes, as the Dropout tab runs them."""

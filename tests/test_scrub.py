@@ -58,9 +58,9 @@ def test_frames_the_browser_receives_equal_a_plain_build_and_trace_at_each_value
     for stage in ("dense_1", "residual"):
         spec = scrub.StageFrameSpec(window=3, view=_view, stage=stage)
         fills = scrub.FrameFills()
-        frames = _fill(fills, ("t", stage, training), values, 64, lambda v: scrub.stages_frame_at(
-            compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0), inputs, training, 0,
-            spec))
+        frames = _fill(fills, ("t", stage, training), values, 64, lambda v: scrub.stages_frame(
+            *compute.built_and_traced("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0, inputs, training),
+            spec))  # the fill's own path
         received = _received(frames, values)
         for value in values:
             frame = received["frames"][str(value)]
@@ -145,8 +145,8 @@ def test_a_whole_ff_dim_range_fits_the_browsers_budget():
     inputs = _inputs()
     spec = scrub.StageFrameSpec(window=0, view=_view, stage="dense_1")
     values = list(range(1, 257))
-    frames = {v: scrub.stages_frame_at(compute.build_layer("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7), 0),
-                                       inputs, True, 0, spec) for v in values}
+    frames = {v: scrub.stages_frame(*compute.built_and_traced("FeatureMixing", {**CONFIG, "ff_dim": v}, (None, 32, 7),
+                                                              0, inputs, True), spec) for v in values}
     size = len(json.dumps(payload("ff_dim", values, 64, ("budget",), frames, {"stages": [], "picture": {}})))
     assert size < 2 * 1024 * 1024, size
 
@@ -226,6 +226,11 @@ def _flavour_view(stage, array, window):
     return compute.StageView(compute.thumbnail_values(array, window).T, "series", SERIES)
 
 
+def _traced_frame(layer, inputs, spec, **call_kwargs):
+    """A moved layer's frame as the page makes it: its plain build, traced in inference mode."""
+    return scrub.stages_frame(layer, compute.trace_arrays(layer, inputs, False, 0, **call_kwargs), spec)
+
+
 def _flavour_layer(name):
     return compute.build_layer(name, compute.mixer_config(name, **MIXER_SETTINGS), (None, 7, 32), 0)
 
@@ -236,8 +241,8 @@ def test_flavour_frames_equal_a_plain_build_and_trace_of_each_flavour():
     mask = compute.mixer_mask(16, SERIES, ["c"])
     spec = scrub.StageFrameSpec(window=2, view=_flavour_view, stage="importance",
                                 value_ranges=(("importance", (0.0, 2 / 7)),))  # the page's: twice the equal share
-    frames = _fill(scrub.FrameFills(), ("flavours",), FLAVOURS, "SelfAttentionMixer", lambda name: scrub.stages_frame_at(
-        _flavour_layer(name), inputs, False, 0, spec, {"mask": mask}))
+    frames = _fill(scrub.FrameFills(), ("flavours",), FLAVOURS, "SelfAttentionMixer", lambda name: _traced_frame(
+        _flavour_layer(name), inputs, spec, mask=mask))
     data = json.loads(json.dumps(payload("flavour", FLAVOURS, "SelfAttentionMixer", ("flavours",), frames, {})))
     assert data["labels"] == FLAVOURS and data["numeric"] is None  # the input steps through the four by position
     importances = []
