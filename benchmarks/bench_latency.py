@@ -9,7 +9,7 @@ Goals (issues 15 and 18), each a ratio app / trivial page unless said otherwise:
   settled        from the key press until the last change in the page's main area (the scrub's redraw and the
                  rerun its release starts), confirmed by a second without any: no worse than the same control's
                  ratio before the scrub (ff_dim 9.07x, d_model 10.76x, dropout with the Dropout tab open
-                 18.35x); the flavour on Feature Mixers, a selectbox: <= 3x.
+                 18.35x, the flavour on Feature Mixers 20x, as issue 18 found it).
   drag           a mouse drag across about DRAG_VALUES values of a scrub in DRAG_SECONDS: of the values the input
                  passes, the share the page draws at some animation frame: >= 0.9. Ranges are complete before.
   fill           from the first render of the scrub (its element appears) in a session whose settings no
@@ -38,8 +38,9 @@ seen). The same loop logs, per scrub, when it appeared and every change of the v
 values it drew while a drag is recorded, and every gap of more than LONG_FRAME_MS between animation frames. A
 move has settled when the app is idle, the server has answered, every plotly chart is drawn, and neither
 the main area nor the server has changed anything for QUIET_MS. Controls are found by their labels (a scrub
-by its data-control, a slider by the group its label names, moved one step with ArrowRight; a selectbox by
-its label, with two clicks), so the script runs against whatever the pages are. App and trivial moves
+by its data-control, a slider by the group its label names, moved one step with ArrowRight; a scrub over
+names, the flavours, goes from the last back to the first with Home), so the script runs against whatever the
+pages are. App and trivial moves
 alternate, so a busy machine slows both alike; ratios are between medians. One more row has no goal: a bare
 page that redraws one plotly heatmap, the floor under any move that redraws a chart. Run from the repository
 root:
@@ -153,10 +154,12 @@ PROBE = """(() => {
   const close = (a, b) => Math.abs(a - b) < 1e-9;
   // The value a scrub shows: the one it says it drew, if drawn, and if its `stage` box (given) has that value
   // as its shape's last axis; null while computing; NaN when the box disagrees with the label.
+  // A scrub over names (the mixer flavours) shows a name: its value is that name.
   const shown = (control, stage) => {
     const box = kf.query(scrubSelector(control))[0];
     if (!box || box.dataset.state !== 'ready') return null;
-    const value = Number(box.dataset.shownValue);
+    const text = box.dataset.shownValue, value = Number(text);
+    if (Number.isNaN(value)) return text;
     if (!stage) return value;
     const shape = box.querySelector(`.kf-stage[data-stage="${stage}"] .kf-shape`);
     return shape && lastNumber(shape.textContent) === value ? value : NaN;
@@ -164,7 +167,7 @@ PROBE = """(() => {
   const seen = (expect, main) => {
     if (expect.control) {
       const value = shown(expect.control, expect.stage);
-      return value !== null && close(value, expect.value);
+      return typeof expect.value === 'string' ? value === expect.value : value !== null && close(value, expect.value);
     }
     return main.textContent.includes(expect.text);
   };
@@ -384,6 +387,17 @@ def last_number(text: str) -> float:
     return float(numbers[-1])
 
 
+def scrub_label(page, label: str) -> str:
+    """The value under the hand as the scrub labels it: the text after "control = "."""
+    return page.locator(f"{SCRUB.format(label)} .kf-scrub-value").text_content().split(" = ", 1)[-1].strip()
+
+
+def scrub_labels(page, label: str) -> list[str] | None:
+    """The scrub's values in order if they are names (its `data-values`), else None (a numeric range)."""
+    values = (page.locator(SCRUB.format(label)).get_attribute("data-values") or "").split(",")
+    return None if all(isinstance(_as_number(value), float) for value in values) else values
+
+
 def current_value(page, label: str) -> float:
     """The control's value: as a scrub labels it (`.kf-scrub-value`), or a slider's own."""
     if is_scrub(page, label):
@@ -438,6 +452,11 @@ class SliderStep:
 
     def expected(self, page) -> dict | None:
         if is_scrub(page, self.label):
+            values = scrub_labels(page, self.label)
+            if values is not None:  # a range of names: the next one, or the first after the last (Home)
+                under_hand = scrub_label(page, self.label)
+                return {"control": self.label, "stage": self.stage,
+                        "value": values[(values.index(under_hand) + 1) % len(values)]}
             return {"control": self.label, "value": round(current_value(page, self.label) + self.unit, 9),
                     "stage": self.stage}
         slider = self.slider(page)
@@ -458,25 +477,11 @@ class SliderStep:
     def act(self, page) -> None:
         slider = self.slider(page)
         if float(slider.input_value()) >= float(slider.get_attribute("max")):
+            if is_scrub(page, self.label) and scrub_labels(page, self.label) is not None:
+                slider.press("Home")  # names have no order to run out of: back to the first
+                return
             raise MoveFailed(f"slider {self.label} is at its maximum: ask for fewer --moves")
         slider.press("ArrowRight")
-
-
-@dataclass
-class NextOption:
-    """The option after the current one in selectbox `label` (cycling), picked with two clicks."""
-    label: str
-
-    def expected(self, page) -> None:
-        return None
-
-    def act(self, page) -> None:
-        box = page.locator("[data-testid='stSelectbox']", has_text=self.label)
-        current = box.get_by_role("combobox").input_value()
-        box.get_by_role("combobox").click()
-        options = page.get_by_role("option").all_inner_texts()
-        following = options[(options.index(current) + 1) % len(options)]
-        page.get_by_role("option", name=following, exact=True).click()
 
 
 def trivial_text(text: str, old: int, new: int) -> str:
@@ -543,7 +548,7 @@ class Control:
     name: str
     path: str
     """URL path and query of the page, after the server's address."""
-    step: SliderStep | NextOption
+    step: SliderStep
     settled_goal: float | None = None
     first_change_goal: float | None = None
     """For a control that is still Streamlit's slider; a scrub's step has STEP_GOAL."""
@@ -596,6 +601,9 @@ def measure_controls(browser, urls: dict[str, str], controls: list[Control],
                 session = sessions[control.name]
                 if control.prepare:
                     move(session, control.prepare)
+                    label = control.step.label
+                    if is_scrub(session.page, label) and not wait_range_ready(session.page, label):
+                        raise MoveFailed(f"the {label} scrub did not receive its new range in time")
                 trivial_move, control_move = move(trivial, TRIVIAL_STEP), move(session, control.step)
                 if round_:
                     results[control.name][0].append(control_move)
@@ -897,8 +905,8 @@ def controls() -> list[Control]:
     return [
         Control("ff_dim (Feature & Temporal Mixing)", ff_dim_path(70), SliderStep("ff_dim", shape_text, "dense_1"),
                 settled_goal=9.07, first_change_goal=1.5),
-        Control("flavour (Feature Mixers)", "Feature_Mixers", NextOption("flavour"), settled_goal=3.0,
-                prepare=SliderStep("dropout", unit=0.05)),
+        Control("flavour, Importance tab open (Feature Mixers)", "Feature_Mixers", SliderStep("flavour"),
+                settled_goal=20.0, tab="Importance", prepare=SliderStep("dropout", unit=0.05)),
         Control("d_model (Token & Positional Embedding)", EMBEDDING, SliderStep("d_model", shape_text),
                 settled_goal=10.76),
         Control("dropout, Dropout tab open (Feature & Temporal Mixing)", MIXING, SliderStep("dropout", unit=0.05),

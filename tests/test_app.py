@@ -429,6 +429,31 @@ def test_a_scrub_component_that_fails_to_load_falls_back_to_the_plain_control_wi
     assert box in pipeline_texts(at)
 
 
+def test_without_the_component_the_dropout_tab_draws_the_band_on_the_server_and_the_plain_slider_moves_it(
+        broken_component):
+    at = _app()
+    at.query_params["mix_view"] = "Dropout and training vs inference"
+    run(at.switch_page(MIXING))
+    assert [c.value for c in at.caption if "could not be drawn" in c.value] == [
+        "The scrub control could not be drawn (RuntimeError), so dropout is a plain control here: the page redraws "
+        "once you set it, not while you move it."]
+
+    def band():
+        upper, lower, mean, inference = (plotly_array(line["y"]) for line in page_figures(at)["dropout_band"]["data"])
+        return (upper - lower) / 2, mean, inference
+
+    for rate in (0.0, 0.5):
+        at.slider(key="mix_dropout").set_value(rate)
+        run(at)
+        assert at.query_params["mix_dropout"] == str(rate)
+        std, mean, inference = band()
+        if rate == 0.0:  # no dropout: every pass is the inference pass
+            np.testing.assert_allclose(std, 0.0, atol=1e-6)
+            np.testing.assert_allclose(mean, inference, atol=1e-5)
+        else:
+            assert std.max() > 1e-3
+
+
 def test_a_scrub_range_reaches_the_browser_once_within_its_budget_and_again_after_a_gap():
     """Each run sends only the frames not sent before, naming those sent (`held`); a forgotten send
     (what the component's `resend` trigger does) makes the next run send the whole range once."""

@@ -374,3 +374,33 @@ def test_frames_the_browser_lost_are_sent_again(server, browser):
         assert set(lost) <= set(ready) and len(ready) == 256
     finally:
         context.close()
+
+
+def test_a_scrub_that_fails_in_the_browser_falls_back_to_the_plain_slider_with_one_sentence(server, browser):
+    """A browser without DecompressionStream (Safari before 16.4) cannot unpack the frames: the component tells
+    Python why, and the page puts Streamlit's slider in its place, says so in one sentence, and follows it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script("delete window.DecompressionStream;")
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_window=11")
+        sentence = page.get_by_text("The scrub control could not be drawn")
+        sentence.wait_for(timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        assert sentence.inner_text() == (
+            "The scrub control could not be drawn (the browser reported ReferenceError: DecompressionStream is not "
+            "defined), so ff_dim is a plain control here: the page redraws once you set it, not while you move it.")
+        assert _scrub(page, "ff_dim").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0
+        # The server draws the pipeline, and Streamlit's slider moves the whole page.
+        handle = page.locator("[data-testid='stSlider']", has_text="ff_dim").locator("input[type=range]")
+        page.evaluate(WATCH_RUNS)
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS)
+        page.wait_for_url("**mix_ff_dim=65**", timeout=RUN_TIMEOUT_MS)
+        page.get_by_text("(16, 32, 65)").first.wait_for(timeout=RUN_TIMEOUT_MS)
+        assert page.locator("[data-testid='stException']").count() == 0
+        _screenshot(page, "scrub_failed_in_the_browser")
+    finally:
+        context.close()

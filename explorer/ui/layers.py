@@ -463,10 +463,15 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
     call_kwargs = call_kwargs or {}
     summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
     output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
-    show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
-                                    band_label, MC_SAMPLES), key="dropout_band")
+    _band_chart(summary, output, pick, band_label)
     spread = figures.dropout_std_by_stage(summary.stages, summary.stage_std)
     show.chart(figures.panels([spread, _mode_difference(choice, inputs, call_kwargs)]), key="by_stage")
+
+
+def _band_chart(summary: compute.DropoutSummary, output: np.ndarray, pick: Callable[[np.ndarray], np.ndarray],
+                band_label: str) -> None:
+    show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
+                                    band_label, MC_SAMPLES), key="dropout_band")
 
 
 def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs, window: int,
@@ -496,8 +501,15 @@ def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs
     range_key = ("band", choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
                  choice.input_shape, choice.variant, choice.call, choice.weights, choice.normalized, pick_key)
     title = f"output of {band_label} under Monte Carlo dropout ({MC_SAMPLES} passes)"
+
+    def plain_slider_and_band():
+        # Without the component the server draws the band, as on a page without a scrub.
+        value = fallback()
+        _band_chart(summary, output, pick, band_label)
+        return value
+
     scrub.show("dropout", key, values, current, range_key, compute_frame, current_frame, {"band": {"title": title}},
-               fallback)
+               plain_slider_and_band)
     st.caption(show.plain(
         f"Move dropout to redraw the band at once. The layer's output for the chosen window ({band_label}) over "
         f"{MC_SAMPLES} passes with dropout on and batch normalisation on its moving statistics: the line is the "

@@ -10,7 +10,8 @@ Each payload carries only the frames this session has not sent yet, with the lis
 component mounting gets only the newest data, its script loading asynchronously); should it miss one it was
 sent, it asks once (trigger `resend`) and the next run sends the whole range again. On release the browser hands the
 value back (`setStateValue`); a callback writes it into the session before the page runs again, and the
-link follows. A component that cannot be drawn falls back to the plain slider with one sentence.
+link follows. A component that cannot be drawn, on the server or in the browser (its script reports a failure
+with the trigger `failed`), falls back to the plain slider with one sentence, for the rest of the session.
 """
 
 from __future__ import annotations
@@ -63,6 +64,17 @@ def _released(key: str, component_key: str, values: tuple) -> None:
     if released in by_label:
         st.session_state[key] = by_label[released]
         st.session_state[f"_kf_released_{key}"] = True
+
+
+def _failed_key(key: str) -> str:
+    return f"_kf_scrub_failed_{key}"
+
+
+def _failed(key: str, component_key: str) -> None:
+    """The component failed in the browser (its script reported why): the plain control stands in from now on."""
+    shown = st.session_state.get(component_key)
+    reason = shown.get("failed") if hasattr(shown, "get") else None
+    st.session_state[_failed_key(key)] = f"the browser reported {reason}" if reason else "in the browser"
 
 
 def _sent_key(key: str) -> str:
@@ -131,6 +143,9 @@ def show(control: str, key: str, values: Sequence, current: Any, range_key: tupl
         fallback: draws the plain slider, should the component fail, and returns its value.
     """
     values = tuple(values)
+    if st.session_state.get(_failed_key(key)):
+        _fall_back(control, current, fallback, st.session_state[_failed_key(key)])
+        return
     ready = frames.FILLS.request(range_key, values, current, compute_frame, current_frame)
     # The whole page follows a release: a fragment run after this one need not ask for it again.
     st.session_state.pop(f"_kf_released_{key}", None)
@@ -169,6 +184,8 @@ def _filling(control, key, values, current, range_key, compute_frame, views, fal
 
 
 def _draw(control, key, values, current, range_key, compute_frame, views, fallback, ready) -> None:
+    if st.session_state.get(_failed_key(key)):
+        st.rerun(scope="app")  # failed in the browser, inside this fragment: the page draws the plain control
     error = frames.FILLS.status(range_key)[2]
     component_key = f"{key}_scrub"
     # The browser keeps the frames it was sent (per range): send only the others, naming those it should hold.
@@ -183,10 +200,16 @@ def _draw(control, key, values, current, range_key, compute_frame, views, fallba
                      data=payload(control, values, current, range_key, new, views, error, held),
                      default={"value": label(current)},
                      on_value_change=functools.partial(_released, key, component_key, values),
-                     on_resend_change=functools.partial(_resend, key))
+                     on_resend_change=functools.partial(_resend, key),
+                     on_failed_change=functools.partial(_failed, key, component_key))
     except Exception as failure:  # noqa: BLE001  (the page never shows a traceback; the slider stands in)
-        if fallback() != current:
-            # Moved inside this fragment, which alone reran: the whole page must follow the new value.
-            st.rerun(scope="app")
-        st.caption(f"The scrub control could not be drawn ({type(failure).__name__}), so {control} is a plain "
-                   f"control here: the page redraws once you set it, not while you move it.")
+        _fall_back(control, current, fallback, type(failure).__name__)
+
+
+def _fall_back(control: str, current: Any, fallback: Callable[[], Any], reason: str) -> None:
+    """The plain control in the component's place, and one sentence on why."""
+    if fallback() != current:
+        # Moved inside a fragment, which alone reran: the whole page must follow the new value.
+        st.rerun(scope="app")
+    st.caption(f"The scrub control could not be drawn ({reason}), so {control} is a plain control here: the page "
+               "redraws once you set it, not while you move it.")

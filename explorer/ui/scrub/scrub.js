@@ -408,7 +408,7 @@ function receive(root, state, entry, data, setTriggerValue) {
       if (state.rangeId !== data.range_id) return;
       counted(root, state);
       if (root.dataset.state !== "ready" || root.dataset.shownValue !== labelUnderHand(root, state)) show(root, state);
-    });
+    }).catch((error) => failed(state, error));
   }
   // A frame sent before but never seen (its payload was replaced before the component mounted): ask for the
   // whole range once; a payload without `held` is that whole range.
@@ -420,11 +420,30 @@ function receive(root, state, entry, data, setTriggerValue) {
   }
 }
 
+function failed(state, error) {
+  // Python then puts the plain control in this component's place, and says why in one sentence.
+  if (state.failed) return;
+  state.failed = true;
+  const message = error && error.message ? error.name + ": " + error.message : String(error);
+  state.setTriggerValue("failed", message.slice(0, 200));
+}
+
 export default function (component) {
+  try {
+    mount(component);
+  } catch (error) {
+    const root = component.parentElement.querySelector(".kf-scrub");
+    const state = (root && root._kfState) || {};
+    failed(Object.assign(state, { setTriggerValue: component.setTriggerValue }), error);
+  }
+}
+
+function mount(component) {
   const { data, parentElement, setStateValue, setTriggerValue } = component;
   let root = parentElement.querySelector(".kf-scrub");
   if (!root) root = build(parentElement);
   const state = root._kfState || (root._kfState = { frames: new Map(), rangeId: null, committed: null });
+  state.setTriggerValue = setTriggerValue;
   const input = root.querySelector(".kf-input");
   const entry = stored(data.range_id);
   if (state.rangeId !== data.range_id) {
@@ -438,6 +457,7 @@ export default function (component) {
   state.setStateValue = setStateValue;
   root.dataset.control = data.control;
   root.dataset.total = String(data.labels.length);
+  root.dataset.values = data.labels.join(",");
   receive(root, state, entry, data, setTriggerValue);
   counted(root, state);
   input.setAttribute("aria-label", data.control);
@@ -454,7 +474,13 @@ export default function (component) {
   state.committed = data.value;
   if (!state.listening) {
     state.listening = true;
-    input.addEventListener("input", () => show(root, state));
+    input.addEventListener("input", () => {
+      try {
+        show(root, state);
+      } catch (error) {
+        failed(state, error);
+      }
+    });
     input.addEventListener("change", () => {
       const value = labelUnderHand(root, state);
       state.sent = value;
