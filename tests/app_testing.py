@@ -89,8 +89,8 @@ def scrub_payload(at: AppTest, control: str) -> dict:
     """The data the page sent to its scrub component for `control`, with every frame of its range sent so far.
 
     AppTest cannot run the component's JS, so this does what it does: keep the frames of each payload, and
-    when a payload names frames as sent that it never saw (runs this helper did not look at), ask for the
-    whole range again (the `resend` trigger forgets what the session sent) and run once more.
+    when a payload names frames as sent that it never saw (runs this helper did not look at), forget what the
+    session sent (as a `resend` trigger without a list of missing frames does) and run once more.
     """
     data = _scrub_data(at, control)
     held = _HELD.setdefault((id(at), data["range_id"]), {})

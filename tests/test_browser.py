@@ -65,6 +65,18 @@ def _wait_until_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=RUN_TIMEOUT_MS)
 
 
+COUNT_RECEIVED_BYTES = """(() => {
+    const Native = window.WebSocket;
+    window.__kfReceived = 0;
+    window.WebSocket = class extends Native {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener('message', e => { window.__kfReceived += e.data.byteLength ?? e.data.size ?? 0; });
+        }
+    };
+})();"""
+WHOLE_RANGE = "el => (el.dataset.readyValues || '').split(',').length === Number(el.dataset.total)"
+
 SCRUBS = ("ff_dim", "d_model")
 """Controls drawn as scrub components on the pages above (their range input sits in the component's shadow root)."""
 
@@ -348,16 +360,17 @@ def test_dragging_the_mixer_flavour_redraws_the_boxes_and_the_importance_without
 
 
 def test_frames_the_browser_lost_are_sent_again(server, browser):
-    """Each payload carries only new frames and names those sent before; a browser missing one of those (a
-    payload replaced before the component mounted) asks for the whole range once, and the range completes."""
+    """Each payload carries only new frames and names those sent before; a browser missing some of those (a
+    payload replaced before the component drew it) names them, and the next run sends just those."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(COUNT_RECEIVED_BYTES)
     try:
         page = context.new_page()
         page.goto(f"{server}/Feature_and_Temporal_Mixing?mix_window=7")  # a range no other test fills
         scrub = _scrub(page, "ff_dim")
         scrub.wait_for(timeout=RUN_TIMEOUT_MS)
-        page.wait_for_function("el => (el.dataset.readyValues || '').split(',').length >= 3",
-                               arg=scrub.element_handle(), timeout=RUN_TIMEOUT_MS)
+        page.wait_for_function(WHOLE_RANGE, arg=scrub.element_handle(), timeout=4 * RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
         lost = page.evaluate("""() => {
             const lost = [];
             for (const entry of globalThis.__kfScrubFrames.values())
@@ -365,13 +378,17 @@ def test_frames_the_browser_lost_are_sent_again(server, browser):
             return lost;
         }""")
         assert len(lost) == 2
-        # The next payload names them as sent: a release brings one even when the fill is already complete.
+        before = page.evaluate("() => window.__kfReceived")
+        # The next payload (a release's run) names them as sent: the browser asks for those two.
         scrub.locator('input[type=range][aria-label="ff_dim"]').focus()
         page.keyboard.press("ArrowRight")
-        page.wait_for_function("el => (el.dataset.readyValues || '').split(',').length === Number(el.dataset.total)",
-                               arg=scrub.element_handle(), timeout=4 * RUN_TIMEOUT_MS)
-        ready = scrub.get_attribute("data-ready-values").split(",")
-        assert set(lost) <= set(ready) and len(ready) == 256
+        page.wait_for_function("""lost => [...globalThis.__kfScrubFrames.values()].some(
+            entry => entry.frames.size === 256 && lost.every(value => entry.frames.has(value)))""",
+                               arg=lost, timeout=RUN_TIMEOUT_MS)
+        _wait_until_idle(page)
+        # Two frames and the release's run, not the whole range again (about 0.8 MB).
+        received = page.evaluate("() => window.__kfReceived") - before
+        assert received < 200_000, received
     finally:
         context.close()
 

@@ -7,8 +7,8 @@ background, redraws itself every fraction of a second with what is ready.
 
 Each payload carries only the frames this session has not sent yet, with the list of those it sent before
 (`held`). The browser keeps a range's frames for the page's lifetime, whatever remounts the component (a
-component mounting gets only the newest data, its script loading asynchronously); should it miss one it was
-sent, it asks once (trigger `resend`) and the next run sends the whole range again. On release the browser hands the
+component mounting gets only the newest data, its script loading asynchronously); should it miss some it was
+sent, it names them (trigger `resend`) and the next run sends those again. On release the browser hands the
 value back (`setStateValue`); a callback writes it into the session before the page runs again, and the
 link follows. A component that cannot be drawn, on the server or in the browser (its script reports a failure
 with the trigger `failed`), falls back to the plain slider with one sentence, for the rest of the session.
@@ -81,9 +81,16 @@ def _sent_key(key: str) -> str:
     return f"_kf_sent_{key}"
 
 
-def _resend(key: str) -> None:
-    """The browser misses frames it was sent (a payload it never saw): the next run sends them all."""
-    st.session_state.pop(_sent_key(key), None)
+def _resend(key: str, component_key: str) -> None:
+    """The browser misses frames it was sent (a payload it never saw): the next run sends those again."""
+    shown = st.session_state.get(component_key)
+    asked = shown.get("resend") if hasattr(shown, "get") else None
+    missing = asked.get("missing") if isinstance(asked, dict) else None
+    sent_range, sent = st.session_state.get(_sent_key(key), (None, frozenset()))
+    if isinstance(missing, list):
+        st.session_state[_sent_key(key)] = (sent_range, sent - {str(value) for value in missing})
+    else:
+        st.session_state.pop(_sent_key(key), None)
 
 
 def payload(control: str, values: Sequence, current: Any, range_key: tuple, ready: dict, views: dict,
@@ -200,7 +207,7 @@ def _draw(control, key, values, current, range_key, compute_frame, views, fallba
                      data=payload(control, values, current, range_key, new, views, error, held),
                      default={"value": label(current)},
                      on_value_change=functools.partial(_released, key, component_key, values),
-                     on_resend_change=functools.partial(_resend, key),
+                     on_resend_change=functools.partial(_resend, key, component_key),
                      on_failed_change=functools.partial(_failed, key, component_key))
     except Exception as failure:  # noqa: BLE001  (the page never shows a traceback; the slider stands in)
         _fall_back(control, current, fallback, type(failure).__name__)

@@ -410,13 +410,12 @@ function receive(root, state, entry, data, setTriggerValue) {
       if (root.dataset.state !== "ready" || root.dataset.shownValue !== labelUnderHand(root, state)) show(root, state);
     }).catch((error) => failed(state, error));
   }
-  // A frame sent before but never seen (its payload was replaced before the component mounted): ask for the
-  // whole range once; a payload without `held` is that whole range.
-  if (!data.held.length) entry.askedAt = -Infinity;
-  const missing = data.held.some((value) => !entry.frames.has(value) && !entry.unpacking.has(value));
-  if (missing && performance.now() - entry.askedAt > RESEND_AFTER_MS) {
+  // Frames sent before but never seen (their payload was replaced before the component drew it): ask for
+  // those again, once in a while (the answer may be on its way).
+  const missing = data.held.filter((value) => !entry.frames.has(value) && !entry.unpacking.has(value));
+  if (missing.length && performance.now() - entry.askedAt > RESEND_AFTER_MS) {
     entry.askedAt = performance.now();
-    setTriggerValue("resend", data.range_id);
+    setTriggerValue("resend", { range: data.range_id, missing: missing });
   }
 }
 
