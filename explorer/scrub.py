@@ -142,10 +142,12 @@ def _counts(shares: np.ndarray, size: int) -> list[int]:
 
 def band_frame(summary: compute.DropoutSummary, inference: np.ndarray,
                pick: Callable[[np.ndarray], np.ndarray]) -> dict:
-    """One dropout rate's Monte Carlo band, exact floats: mean, std and the inference output of the picked series."""
+    """One dropout rate's Monte Carlo band, exact floats: mean, std and the inference output of the picked series;
+    and the spread per stage, which the page draws once the hand lets go."""
     return {"band": {"mean": [float(v) for v in pick(summary.output_mean)],
                      "std": [float(v) for v in pick(summary.output_std)],
-                     "inference": [float(v) for v in pick(inference)]}}
+                     "inference": [float(v) for v in pick(inference)]},
+            "spread": {"stages": list(summary.stages), "std": [float(v) for v in summary.stage_std]}}
 
 
 def nearest_first(values: Sequence, start) -> list:

@@ -174,6 +174,10 @@ def test_band_frames_equal_a_plain_build_and_monte_carlo_run_at_each_rate():
         np.testing.assert_allclose(band["mean"], pick(summary.output_mean), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(band["std"], pick(summary.output_std), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(band["inference"], pick(inference), rtol=1e-6, atol=1e-6)
+        # The per-stage spread the page draws after a release, from the same passes.
+        spread = data["frames"][str(rate)]["spread"]
+        assert spread["stages"] == summary.stages
+        np.testing.assert_allclose(spread["std"], summary.stage_std, rtol=1e-6, atol=1e-6)
         spreads.append(np.mean(band["std"]))
     assert spreads[0] == pytest.approx(0, abs=1e-6) and spreads[2] > spreads[1] > 0
 

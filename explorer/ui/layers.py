@@ -463,14 +463,14 @@ def probes_section(choice: LayerChoice, inputs, window: int, pick: Callable[[np.
     call_kwargs = call_kwargs or {}
     summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
     output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
-    _band_chart(summary, output, pick, band_label)
+    _band_chart(frames.band_frame(summary, output, pick)["band"], band_label)
     spread = figures.dropout_std_by_stage(summary.stages, summary.stage_std)
     show.chart(figures.panels([spread, _mode_difference(choice, inputs, call_kwargs)]), key="by_stage")
 
 
-def _band_chart(summary: compute.DropoutSummary, output: np.ndarray, pick: Callable[[np.ndarray], np.ndarray],
-                band_label: str) -> None:
-    show.chart(figures.dropout_band(pick(summary.output_mean), pick(summary.output_std), pick(output),
+def _band_chart(band: dict, band_label: str) -> None:
+    """The Monte Carlo band of a band frame (`explorer.scrub.band_frame`) as a plotly chart."""
+    show.chart(figures.dropout_band(np.asarray(band["mean"]), np.asarray(band["std"]), np.asarray(band["inference"]),
                                     band_label, MC_SAMPLES), key="dropout_band")
 
 
@@ -489,10 +489,6 @@ def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs
     call_kwargs = call_kwargs or {}
     config = dict(choice.config)
     current = config.pop("dropout")
-    summary = _dropout(choice, MC_SAMPLES, inputs, call_kwargs)
-    output = list(trace(choice, False, inputs, call_kwargs).values())[-1]
-    current_frame = frames.band_frame(summary, output, pick)
-
     build = layer_at(choice, "dropout")
 
     def compute_frame(value):
@@ -500,12 +496,16 @@ def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs
 
     range_key = ("band", choice.class_name, tuple(sorted(config.items())), choice.seed, choice.data_key,
                  choice.input_shape, choice.variant, choice.call, choice.weights, choice.normalized, pick_key)
+    # After a release the fill has usually run this rate's passes already: its frame holds the spread too.
+    current_frame = frames.FILLS.frame(range_key, current) or frames.band_frame(
+        _dropout(choice, MC_SAMPLES, inputs, call_kwargs), list(trace(choice, False, inputs, call_kwargs).values())[-1],
+        pick)
     title = f"output of {band_label} under Monte Carlo dropout ({MC_SAMPLES} passes)"
 
     def plain_slider_and_band():
         # Without the component the server draws the band, as on a page without a scrub.
         value = fallback()
-        _band_chart(summary, output, pick, band_label)
+        _band_chart(current_frame["band"], band_label)
         return value
 
     scrub.show("dropout", key, values, current, range_key, compute_frame, current_frame, {"band": {"title": title}},
@@ -515,7 +515,7 @@ def scrub_probes_section(choice: LayerChoice, key: str, values: Sequence, inputs
         f"{MC_SAMPLES} passes with dropout on and batch normalisation on its moving statistics: the line is the "
         "mean, the band one standard deviation either side, and the dotted line the inference output; a wide band "
         "means dropout makes this output uncertain. The charts below follow when you let go."))
-    spread = figures.dropout_std_by_stage(summary.stages, summary.stage_std)
+    spread = figures.dropout_std_by_stage(current_frame["spread"]["stages"], current_frame["spread"]["std"])
     show.chart(figures.panels([spread, _mode_difference(choice, inputs, call_kwargs)]), key="by_stage")
 
 
