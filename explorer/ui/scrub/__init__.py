@@ -214,9 +214,9 @@ def _draw(control, key, values, current, range_key, compute_frame, views, fallba
 
 
 def _fall_back(control: str, current: Any, fallback: Callable[[], Any], reason: str) -> None:
-    """The plain control in the component's place, and one sentence on why."""
+    """One sentence on why, and the plain control in the component's place."""
+    st.caption(f"The scrub control could not be drawn ({reason}), so {control} is a plain control here: the page "
+               "redraws once you set it, not while you move it.")
     if fallback() != current:
         # Moved inside a fragment, which alone reran: the whole page must follow the new value.
         st.rerun(scope="app")
-    st.caption(f"The scrub control could not be drawn ({reason}), so {control} is a plain control here: the page "
-               "redraws once you set it, not while you move it.")
