@@ -420,3 +420,12 @@ def test_stacked_panels_put_the_legend_over_the_first_named_panel_even_when_it_i
     chart = figures.panels([first, second], stacked=True)
     assert chart.figure.layout.legend.y == pytest.approx(1.0)
     assert chart.figure.layout.yaxis2.domain[1] < 1.0
+
+
+def test_importance_by_window_runs_from_zero_to_twice_the_equal_share_or_the_largest_weight():
+    equal = np.full((4, 7), 1 / 7)  # GlobalWeightsMixer fresh: every weight the equal share
+    heatmap = figures.importance_by_window(equal, list("abcdefg"), ["w0", "w1", "w2", "w3"]).figure["data"][0]
+    assert (heatmap["zmin"], heatmap["zmax"]) == (0, pytest.approx(2 / 7))
+    peaked = np.array([[0.9, 0.05, 0.05], [0.2, 0.4, 0.4]])
+    heatmap = figures.importance_by_window(peaked, list("abc"), ["w0", "w1"]).figure["data"][0]
+    assert (heatmap["zmin"], heatmap["zmax"]) == (0, pytest.approx(0.9))

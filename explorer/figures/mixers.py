@@ -38,10 +38,15 @@ def importance_bars(importance: np.ndarray, feature_names: Sequence[str], masked
 
 def importance_by_window(importance: np.ndarray, feature_names: Sequence[str],
                          window_labels: Sequence[str]) -> Chart:
-    """(windows, features) importances as a heatmap: does the weighting change from window to window?"""
+    """(windows, features) importances as a heatmap: does the weighting change from window to window?
+
+    The scale runs from 0 to twice the equal share (further if a weight is larger), as the pipeline's picture of
+    the importance does; with zmin alone, plotly would stretch equal weights over a range with negative values.
+    """
+    top = max(float(np.max(importance)), 2.0 / importance.shape[-1])
     heatmap = dict(
         type="heatmap", z=importance, x=[plot_text(n) for n in feature_names], y=[plot_text(w) for w in window_labels],
-        colorscale=SEQUENTIAL, zmin=0, colorbar=dict(title=dict(text="importance"), thickness=12),
+        colorscale=SEQUENTIAL, zmin=0, zmax=top, colorbar=dict(title=dict(text="importance"), thickness=12),
         hovertemplate="window starting %{y}<br>feature %{x}<br>importance %{z:.4f}<extra></extra>",
     )
     layout = dict(xaxis=dict(title=dict(text="feature (series)"), type="category"),
