@@ -20,6 +20,11 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
+def caption_texts(at: AppTest) -> list[str]:
+    """The page's captions as a reader sees them (the app escapes markdown in text shown as typed)."""
+    return [re.sub(r"\\(.)", r"\1", caption.value) for caption in at.caption]
+
+
 def page_figures(at: AppTest) -> dict[str, dict]:
     """Every plotly figure on the page, by the key the page gave it."""
     return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_testing import (US_MACRO_FIRST_SEVEN, box_weights, html_pictures, open_tab, page_figures, pipeline_texts,
-                         pipeline_total, plotly_array, run, scrub_box_texts, scrub_payload, tab_figures)
+from app_testing import (US_MACRO_FIRST_SEVEN, box_weights, caption_texts, html_pictures, open_tab, page_figures,
+                         pipeline_texts, pipeline_total, plotly_array, run, scrub_box_texts, scrub_payload, tab_figures)
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -416,7 +416,7 @@ def test_a_scrub_component_that_fails_to_load_falls_back_to_the_plain_control_wi
         broken_component, layer_page, widget, key, moved, box):
     at = run(_app().switch_page(layer_page))  # run() fails on any exception the page shows
     assert at.get("bidi_component") == []
-    sentences = [c.value for c in at.caption if "could not be drawn" in c.value]
+    sentences = [text for text in caption_texts(at) if "could not be drawn" in text]
     control = "ff_dim" if layer_page == MIXING else "flavour"
     assert sentences == [f"The scrub control could not be drawn (RuntimeError), so {control} is a plain control "
                          "here: the page redraws once you set it, not while you move it."]
@@ -434,7 +434,7 @@ def test_without_the_component_the_dropout_tab_draws_the_band_on_the_server_and_
     at = _app()
     at.query_params["mix_view"] = "Dropout and training vs inference"
     run(at.switch_page(MIXING))
-    assert [c.value for c in at.caption if "could not be drawn" in c.value] == [
+    assert [text for text in caption_texts(at) if "could not be drawn" in text] == [
         "The scrub control could not be drawn (RuntimeError), so dropout is a plain control here: the page redraws "
         "once you set it, not while you move it."]
 

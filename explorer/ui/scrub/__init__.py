@@ -26,6 +26,7 @@ import streamlit as st
 
 from explorer import scrub as frames
 from explorer.ui import state
+from explorer.ui.show import plain
 
 _FOLDER = Path(__file__).parent
 FILL_SECONDS = 0.4
@@ -215,8 +216,9 @@ def _draw(control, key, values, current, range_key, compute_frame, views, fallba
 
 def _fall_back(control: str, current: Any, fallback: Callable[[], Any], reason: str) -> None:
     """One sentence on why, and the plain control in the component's place."""
-    st.caption(f"The scrub control could not be drawn ({reason}), so {control} is a plain control here: the page "
-               "redraws once you set it, not while you move it.")
+    # The reason may be a browser's error message: shown as typed, never as markdown.
+    st.caption(plain(f"The scrub control could not be drawn ({reason}), so {control} is a plain control here: the "
+                     "page redraws once you set it, not while you move it."))
     if fallback() != current:
         # Moved inside a fragment, which alone reran: the whole page must follow the new value.
         st.rerun(scope="app")
