@@ -398,7 +398,7 @@ function stored(rangeId) {
   return entry;
 }
 
-function receive(root, state, entry, data, setTriggerValue) {
+function receive(root, state, entry, data) {
   for (const [value, frame] of Object.entries(data.frames)) {
     if (entry.frames.has(value) || entry.unpacking.has(value)) continue;
     entry.unpacking.add(value);
@@ -410,13 +410,24 @@ function receive(root, state, entry, data, setTriggerValue) {
       if (root.dataset.state !== "ready" || root.dataset.shownValue !== labelUnderHand(root, state)) show(root, state);
     }).catch((error) => failed(state, error));
   }
-  // Frames sent before but never seen (their payload was replaced before the component drew it): ask for
-  // those again, once in a while (the answer may be on its way).
+  askForMissing(entry, state);
+}
+
+function askForMissing(entry, state) {
+  // Frames sent before but never seen (their payload was replaced before the component drew it): ask for those
+  // again, and again every RESEND_AFTER_MS until they are in, since no other payload may come to prompt it
+  // (a complete range is not sent again) and an answer can be lost the same way.
+  clearTimeout(entry.retry);
+  const data = state.data;
+  if (state.rangeId !== data.range_id) return;
   const missing = data.held.filter((value) => !entry.frames.has(value) && !entry.unpacking.has(value));
-  if (missing.length && performance.now() - entry.askedAt > RESEND_AFTER_MS) {
+  if (!missing.length) return;
+  const wait = entry.askedAt + RESEND_AFTER_MS - performance.now();
+  if (wait <= 0) {
     entry.askedAt = performance.now();
-    setTriggerValue("resend", { range: data.range_id, missing: missing });
+    state.setTriggerValue("resend", { range: data.range_id, missing: missing, at: entry.askedAt });
   }
+  entry.retry = setTimeout(() => askForMissing(entry, state), Math.max(wait, RESEND_AFTER_MS));
 }
 
 function failed(state, error) {
@@ -457,7 +468,7 @@ function mount(component) {
   root.dataset.control = data.control;
   root.dataset.total = String(data.labels.length);
   root.dataset.values = data.labels.join(",");
-  receive(root, state, entry, data, setTriggerValue);
+  receive(root, state, entry, data);
   counted(root, state);
   input.setAttribute("aria-label", data.control);
   const [low, high, step] = data.numeric || [0, data.labels.length - 1, 1];
