@@ -40,8 +40,7 @@ move has settled when the app is idle, the server has answered, every plotly cha
 the main area nor the server has changed anything for QUIET_MS. Controls are found by their labels (a scrub
 by its data-control, a slider by the group its label names, moved one step with ArrowRight; a scrub over
 names, the flavours, goes from the last back to the first with Home), so the script runs against whatever the
-pages are. App and trivial moves
-alternate, so a busy machine slows both alike; ratios are between medians. One more row has no goal: a bare
+pages are. App and trivial moves alternate, so a busy machine slows both alike; ratios are between medians. One more row has no goal: a bare
 page that redraws one plotly heatmap, the floor under any move that redraws a chart. Run from the repository
 root:
 
@@ -401,7 +400,7 @@ def scrub_labels(page, label: str) -> list[str] | None:
 def current_value(page, label: str) -> float:
     """The control's value: as a scrub labels it (`.kf-scrub-value`), or a slider's own."""
     if is_scrub(page, label):
-        return last_number(page.locator(f"{SCRUB.format(label)} .kf-scrub-value").text_content())
+        return last_number(scrub_label(page, label))
     return float(range_input(page, label).input_value())
 
 

@@ -57,10 +57,15 @@ def value(key: str, values: Sequence, default: Any) -> Any:
     return st.session_state[key]
 
 
+def _reported(component_key: str, name: str) -> Any:
+    """What the browser last reported as state or trigger `name` of the component, or None."""
+    shown = st.session_state.get(component_key)
+    return shown.get(name) if hasattr(shown, "get") else None
+
+
 def _released(key: str, component_key: str, values: tuple) -> None:
     """The browser let go of the control: its value becomes the setting (before the page runs again)."""
-    shown = st.session_state.get(component_key)
-    released = shown.get("value") if hasattr(shown, "get") else None
+    released = _reported(component_key, "value")
     by_label = {label(v): v for v in values}
     if released in by_label:
         st.session_state[key] = by_label[released]
@@ -73,8 +78,7 @@ def _failed_key(key: str) -> str:
 
 def _failed(key: str, component_key: str) -> None:
     """The component failed in the browser (its script reported why): the plain control stands in from now on."""
-    shown = st.session_state.get(component_key)
-    reason = shown.get("failed") if hasattr(shown, "get") else None
+    reason = _reported(component_key, "failed")
     st.session_state[_failed_key(key)] = f"the browser reported {reason}" if reason else "in the browser"
 
 
@@ -84,8 +88,7 @@ def _sent_key(key: str) -> str:
 
 def _resend(key: str, component_key: str) -> None:
     """The browser misses frames it was sent (a payload it never saw): the next run sends those again."""
-    shown = st.session_state.get(component_key)
-    asked = shown.get("resend") if hasattr(shown, "get") else None
+    asked = _reported(component_key, "resend")
     missing = asked.get("missing") if isinstance(asked, dict) else None
     sent_range, sent = st.session_state.get(_sent_key(key), (None, frozenset()))
     if isinstance(missing, list):
